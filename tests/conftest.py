@@ -1,0 +1,8 @@
+"""Shared test configuration: the support plugins that start real services."""
+
+pytest_plugins = [
+    "tests.support.options",
+    "tests.support.postgres",
+    "tests.support.backends",
+    "tests.support.traefik",
+]

@@ -1,0 +1,3 @@
+from traefik_gen.cli import main
+
+main()
