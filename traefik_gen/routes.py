@@ -15,8 +15,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 __all__ = [
-    "BasicAuthUser",
     "Backend",
+    "BasicAuthUser",
     "DesiredState",
     "ForwardAuth",
     "Owner",
@@ -62,8 +62,11 @@ class Rejection(_Input):
     field: str
     reason: str
     # A fault in a route's protection (basic auth, forward auth) unpublishes it; any other
-    # fault keeps the route's last written form.
+    # fault keeps the route's last written form, which the planner finds through these:
     protection: bool = False
+    owner_kind: OwnerKind | None = None
+    owner_id: str | None = None
+    route_key: str | None = None
 
     def line(self) -> str:
         return f"rejected {self.ref.describe(self.field)}: {self.reason}"

@@ -1,0 +1,178 @@
+"""Commands only: parse the command line, call the library, print, exit with a documented code.
+
+Exit status (the README has the same table):
+  0  the directory matches the plan (rejected rows are reported)
+  1  a source could not be read or the directory not written; nothing was changed
+  2  bad settings or usage
+  3  as 0, but --strict was given and at least one row was rejected
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from enum import IntEnum
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+
+from traefik_gen.errors import SettingsError, TraefikGenError
+from traefik_gen.logs import configure_logging, mask
+from traefik_gen.render import mask_secrets
+from traefik_gen.settings import Mode, Settings, load_settings
+from traefik_gen.sync import SyncResult, sync
+from traefik_gen.writer import lock
+
+__all__ = ["ExitCode", "app", "main"]
+
+logger = logging.getLogger(__name__)
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    FAILED = 1
+    USAGE = 2
+    REJECTED = 3
+
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Traefik file-provider configuration from a Dokploy database.",
+)
+
+SourceOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--source",
+        help="postgres:// URL or routes-file path; repeat for several "
+        "[default: the Dokploy database from DATABASE_URL / POSTGRES_*]",
+        show_default=False,
+    ),
+]
+OutOption = Annotated[
+    Path | None,
+    typer.Option("--out", help="Traefik's watched dynamic directory", show_default=False),
+]
+ModeOption = Annotated[
+    Mode | None, typer.Option("--mode", help="complement or full", show_default=False)
+]
+ServerOption = Annotated[
+    str | None, typer.Option("--server", help="'local' or a Dokploy serverId", show_default=False)
+]
+FormatOption = Annotated[
+    str | None, typer.Option("--format", help="yaml or toml", show_default=False)
+]
+UpstreamOption = Annotated[
+    str | None,
+    typer.Option(
+        "--upstream", help="backend URL template: {scheme}, {host}, {port}", show_default=False
+    ),
+]
+
+
+@app.command()
+def generate(
+    source: SourceOption = None,
+    out: OutOption = None,
+    mode: ModeOption = None,
+    server: ServerOption = None,
+    output_format: FormatOption = None,
+    upstream: UpstreamOption = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="print the plan, write nothing")
+    ] = False,
+    diff: Annotated[
+        bool, typer.Option("--diff", help="print a unified diff, write nothing")
+    ] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="exit 3 when a row is rejected")] = False,
+    log_format: Annotated[str | None, typer.Option("--log-format", help="text or json")] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="debug logs and tracebacks")] = False,
+) -> None:
+    """Write the routes the sources describe into the directory, once."""
+    overrides = {
+        "source": tuple(source) if source else None,
+        "out": out,
+        "mode": mode,
+        "server": server,
+        "format": output_format,
+        "upstream": upstream,
+        "strict": strict or None,
+        "log_format": log_format,
+        "log_level": "debug" if debug else None,
+    }
+    settings = _settings(overrides, debug)
+    result = _run(lambda: _generate(settings, dry_run=dry_run, diff=diff), debug)
+    _report(result, dry_run=dry_run)
+    if settings.strict and result.plan.rejections:
+        raise typer.Exit(ExitCode.REJECTED)
+
+
+def _settings(overrides: dict[str, object], debug: bool) -> Settings:
+    configure_logging("text", "debug" if debug else "info")
+    try:
+        settings = load_settings(**overrides)
+    except SettingsError as exc:
+        _fail(str(exc), ExitCode.USAGE)
+    configure_logging(settings.log_format, settings.log_level)
+    return settings
+
+
+def _generate(settings: Settings, *, dry_run: bool, diff: bool) -> SyncResult:
+    if dry_run or diff:
+        return sync(settings, dry_run=dry_run, diff=diff)
+    with lock(settings.out):
+        return sync(settings)
+
+
+def _run(action: Callable[[], SyncResult], debug: bool) -> SyncResult:
+    try:
+        return action()
+    except SettingsError as exc:
+        _fail(str(exc), ExitCode.USAGE)
+    except TraefikGenError as exc:
+        if debug:
+            logger.exception("failed")
+        _fail(str(exc), ExitCode.FAILED)
+
+
+def _report(result: SyncResult, *, dry_run: bool) -> None:
+    for rejection in result.plan.rejections:
+        logger.warning("%s", rejection.line())
+    for notice in result.plan.notices:
+        logger.warning("%s", notice)
+    if dry_run:
+        _print_plan(result)
+    if result.diff is not None:
+        sys.stdout.write(result.diff)
+    write = result.write
+    verb = "would write" if dry_run or result.diff is not None else "wrote"
+    logger.info(
+        "%s %d files, removed %d, %d unchanged; %d routers; %d rows rejected",
+        verb,
+        len(write.written),
+        len(write.removed),
+        len(write.unchanged),
+        result.plan.routers,
+        len(result.plan.rejections),
+    )
+
+
+def _print_plan(result: SyncResult) -> None:
+    for name in result.write.written:
+        sys.stdout.write(f"--- write {name}\n")
+        sys.stdout.write(mask_secrets(result.files[name].decode()))
+    for name in result.write.removed:
+        sys.stdout.write(f"--- remove {name}\n")
+
+
+def _fail(message: str, code: ExitCode) -> NoReturn:
+    sys.stderr.write(f"traefik-gen: {mask(message)}\n")
+    raise typer.Exit(code)
+
+
+def main() -> None:
+    """The console-script entry point; usage errors exit 2 as click's do."""
+    app()

@@ -1,0 +1,441 @@
+"""Desired routes to the Traefik configuration of every generated file.
+
+One owner (application, preview, compose project, label set, routes-file app) is one file.
+A route that cannot be rendered safely is rejected with one line; the rest of its owner is
+still written. A rejected route that was served before keeps its last written form, unless
+the fault is in its protection (basic auth, forward auth): then it is not published.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from traefik_gen.auth import PasswordHasher
+from traefik_gen.errors import ConfigError
+from traefik_gen.plan.domains import Entrypoints, RouteError, RouteObjects, build_route
+from traefik_gen.plan.naming import OwnerNames, slug
+from traefik_gen.routes import DesiredState, Owner, OwnerKind, Rejection, RowRef
+from traefik_gen.settings import Mode
+from traefik_gen.traefik.labels import labels_to_config
+from traefik_gen.traefik.model import defined_names, dump_config, parse_config
+from traefik_gen.traefik.regex import check_re2
+
+__all__ = ["DirectoryView", "Plan", "PlanOptions", "build_plan"]
+
+logger = logging.getLogger(__name__)
+
+_HTTP = ("routers", "services", "middlewares")
+_DOKPLOY_KINDS = (OwnerKind.APPLICATION, OwnerKind.PREVIEW)
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    mode: Mode
+    file_prefix: str
+    name_prefix: str
+    extension: str
+    upstream: str
+    entrypoints: Entrypoints
+    exposed_by_default: bool
+
+
+@dataclass
+class DirectoryView:
+    """What the planner needs to know of the directory as it is now."""
+
+    foreign_names: dict[str, set[str]] = field(default_factory=dict)
+    previous: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def foreign_exists(self, section: str, name: str) -> bool:
+        return name in self.foreign_names.get(section, set())
+
+
+@dataclass
+class Plan:
+    """Every generated file's configuration, and what could not be rendered."""
+
+    files: dict[str, dict[str, Any]] = field(default_factory=dict)
+    kept: list[str] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+    routers: int = 0
+
+
+class _OwnerError(ConfigError):
+    def __init__(self, field_name: str, reason: str) -> None:
+        super().__init__(reason)
+        self.field = field_name
+        self.reason = reason
+
+
+def build_plan(
+    desired: DesiredState, options: PlanOptions, view: DirectoryView, hasher: PasswordHasher
+) -> Plan:
+    """The configuration of every file the tool owns, from the desired state."""
+    plan = Plan(rejections=list(desired.rejections))
+    plan.kept.extend(_files_of_owners_broken_upstream(desired, options, view))
+    taken: dict[tuple[str, str], str] = {}
+    for owner in sorted(desired.owners, key=lambda o: (o.kind.value, o.id)):
+        if not _wanted(owner, options.mode):
+            plan.notices.extend(_unserved_by_dokploy(owner, view))
+            continue
+        _plan_owner(owner, options, view, hasher, plan, taken)
+    return plan
+
+
+def _files_of_owners_broken_upstream(
+    desired: DesiredState, options: PlanOptions, view: DirectoryView
+) -> list[str]:
+    """Owners the source could not read at all keep their last file untouched."""
+    present = {(owner.kind, owner.id) for owner in desired.owners}
+    kept = []
+    for rejection in desired.rejections:
+        if rejection.owner_kind is None or rejection.owner_id is None or rejection.protection:
+            continue
+        if (rejection.owner_kind, rejection.owner_id) in present or rejection.route_key:
+            continue
+        stand_in = Owner(kind=rejection.owner_kind, id=rejection.owner_id, name=rejection.ref.app)
+        filename = _names(stand_in, options).filename
+        if filename in view.previous and filename not in kept:
+            kept.append(filename)
+    return kept
+
+
+def _names(owner: Owner, options: PlanOptions) -> OwnerNames:
+    return OwnerNames(
+        owner,
+        name_prefix=options.name_prefix,
+        file_prefix=options.file_prefix,
+        ext=options.extension,
+    )
+
+
+def _wanted(owner: Owner, mode: Mode) -> bool:
+    # Complement mode leaves application and preview domains to Dokploy's own files.
+    return mode is Mode.FULL or owner.kind not in _DOKPLOY_KINDS
+
+
+def _plan_owner(
+    owner: Owner,
+    options: PlanOptions,
+    view: DirectoryView,
+    hasher: PasswordHasher,
+    plan: Plan,
+    taken: dict[tuple[str, str], str],
+) -> None:
+    names = _names(owner, options)
+    try:
+        if owner.kind is OwnerKind.LABELS:
+            data = _label_config(owner, names, options, view)
+        else:
+            data = _route_config(owner, names, options, view, hasher, plan.rejections)
+        data = _validated(data, names.filename)
+        _claim_names(data, names.filename, view, taken)
+    except _OwnerError as fault:
+        plan.rejections.append(
+            Rejection(ref=_owner_ref(owner), field=fault.field, reason=fault.reason)
+        )
+        if names.filename in view.previous:
+            plan.kept.append(names.filename)
+        return
+    if data:
+        plan.files[names.filename] = data
+        plan.routers += len(data.get("http", {}).get("routers", {}))
+
+
+def _label_config(
+    owner: Owner, names: OwnerNames, options: PlanOptions, view: DirectoryView
+) -> dict[str, Any]:
+    if not owner.labels:
+        return {}
+
+    def server_url(port: int, scheme: str) -> str:
+        return options.upstream.format(scheme=scheme, host=owner.name, port=port)
+
+    try:
+        config = labels_to_config(
+            owner.labels,
+            exposed_by_default=options.exposed_by_default,
+            namespace=lambda _section, name: names.label(name),
+            server_url=server_url,
+            foreign_exists=view.foreign_exists,
+            source=_owner_ref(owner).describe("labelsSwarm"),
+        )
+    except ConfigError as exc:
+        raise _OwnerError("labelsSwarm", str(exc)) from exc
+    return {} if config is None else dump_config(config)
+
+
+def _route_config(
+    owner: Owner,
+    names: OwnerNames,
+    options: PlanOptions,
+    view: DirectoryView,
+    hasher: PasswordHasher,
+    rejections: list[Rejection],
+) -> dict[str, Any]:
+    redirects, redirect_fault = _redirects(owner, names, rejections)
+    auth, auth_fault = _basic_auth(owner, names, hasher, rejections)
+    previous = view.previous.get(names.filename, {})
+    groups: list[RouteObjects] = []
+    for route in sorted(owner.routes, key=lambda r: _sort_key(r.key)):
+        try:
+            objects = build_route(
+                route,
+                owner,
+                names,
+                upstream=options.upstream,
+                entrypoints=options.entrypoints,
+                redirect_names=list(redirects),
+            )
+            _check_dependencies(objects, redirect_fault, auth_fault)
+            _check_foreign(objects, view)
+            groups.append(objects)
+        except RouteError as fault:
+            ref = route.ref or _owner_ref(owner)
+            rejections.append(
+                Rejection(
+                    ref=ref, field=fault.field, reason=fault.reason, protection=fault.protection
+                )
+            )
+            if fault.keep_last and not fault.protection:
+                groups.extend(_carried(previous, names, route.key))
+    for key in _keys_rejected_upstream(owner, rejections):
+        groups.extend(_carried(previous, names, key))
+    http = _merge(groups)
+    _add_shared(http, groups, owner, names, redirects, auth)
+    _close_references(http, previous, names, view)
+    return {"http": http} if http.get("routers") else {}
+
+
+def _sort_key(key: str) -> tuple[int, int | str]:
+    # Dokploy keys are integers: sort them as numbers so the order reads naturally.
+    return (0, int(key)) if key.isdigit() else (1, key)
+
+
+def _redirects(
+    owner: Owner, names: OwnerNames, rejections: list[Rejection]
+) -> tuple[dict[str, dict[str, Any]], str | None]:
+    middlewares: dict[str, dict[str, Any]] = {}
+    fault = None
+    for redirect in owner.redirects:
+        try:
+            check_re2(redirect.regex, field="regex")
+        except ConfigError as exc:
+            ref = redirect.ref or _owner_ref(owner)
+            rejections.append(Rejection(ref=ref, field="regex", reason=str(exc)))
+            fault = f"its redirect {ref.row_id!r} is rejected"
+            continue
+        middlewares[names.shared(f"redirect-{slug(redirect.key) or 'x'}")] = {
+            "redirectRegex": {
+                "regex": redirect.regex,
+                "replacement": redirect.replacement,
+                "permanent": redirect.permanent,
+            }
+        }
+    return middlewares, fault
+
+
+def _basic_auth(
+    owner: Owner, names: OwnerNames, hasher: PasswordHasher, rejections: list[Rejection]
+) -> tuple[dict[str, Any] | None, str | None]:
+    if not owner.users:
+        return None, None
+    users = []
+    fault = None
+    for user in owner.users:
+        try:
+            users.append(hasher.entry(user))
+        except ConfigError as exc:
+            ref = user.ref or _owner_ref(owner)
+            rejections.append(
+                Rejection(ref=ref, field="username", reason=str(exc), protection=True)
+            )
+            fault = f"its basic-auth user row {ref.row_id!r} is rejected"
+    return {"basicAuth": {"users": users, "removeHeader": True}}, fault
+
+
+def _check_dependencies(
+    objects: RouteObjects, redirect_fault: str | None, auth_fault: str | None
+) -> None:
+    # A router is never published with fewer middlewares than it should carry.
+    if objects.needs.auth and auth_fault:
+        raise RouteError("security", f"not published: {auth_fault}", protection=True)
+    if objects.needs.redirects and redirect_fault:
+        raise RouteError("redirect", f"not updated: {redirect_fault}")
+
+
+def _check_foreign(objects: RouteObjects, view: DirectoryView) -> None:
+    for reference in objects.foreign_refs:
+        name, _, provider = reference.partition("@")
+        if provider in ("", "file") and not view.foreign_exists("http.middlewares", name):
+            raise RouteError(
+                "middlewares", f"middleware {reference!r} exists nowhere in the directory"
+            )
+    for section, name in objects.names():
+        if view.foreign_exists(section, name):
+            raise RouteError(
+                "name",
+                f"{section} name {name!r} is already defined by another file",
+                keep_last=False,
+            )
+
+
+def _keys_rejected_upstream(owner: Owner, rejections: list[Rejection]) -> list[str]:
+    """Routes the source could not read at all (so they are absent from the owner)."""
+    present = {route.key for route in owner.routes}
+    return sorted(
+        {
+            r.route_key
+            for r in rejections
+            if r.owner_kind is owner.kind
+            and r.owner_id == owner.id
+            and not r.protection
+            and r.route_key is not None
+            and r.route_key not in present
+        }
+    )
+
+
+def _carried(previous: dict[str, Any], names: OwnerNames, key: str) -> list[RouteObjects]:
+    """The last written form of a route, from the file as it is on disk."""
+    old_http = previous.get("http", {})
+    carried = RouteObjects(key=key)
+    for section, target in (
+        ("routers", carried.routers),
+        ("services", carried.services),
+        ("middlewares", carried.middlewares),
+    ):
+        for name, body in old_http.get(section, {}).items():
+            if names.belongs_to_route(name, key):
+                target[name] = body
+    if not carried.routers:
+        return []
+    logger.info("keeping the last written form of route %s", names.route(key))
+    return [carried]
+
+
+def _merge(groups: Iterable[RouteObjects]) -> dict[str, dict[str, Any]]:
+    http: dict[str, dict[str, Any]] = {section: {} for section in _HTTP}
+    for group in groups:
+        http["routers"].update(group.routers)
+        http["services"].update(group.services)
+        http["middlewares"].update(group.middlewares)
+    return http
+
+
+def _add_shared(
+    http: dict[str, dict[str, Any]],
+    groups: list[RouteObjects],
+    owner: Owner,
+    names: OwnerNames,
+    redirects: dict[str, dict[str, Any]],
+    auth: dict[str, Any] | None,
+) -> None:
+    if any(group.needs.https_redirect for group in groups):
+        http["middlewares"][names.shared("to-https")] = {
+            "redirectScheme": {"scheme": "https", "permanent": True}
+        }
+    if any(group.needs.redirects for group in groups):
+        http["middlewares"].update(redirects)
+    if auth is not None and any(group.needs.auth for group in groups):
+        http["middlewares"][names.shared("auth")] = auth
+    if owner.forward_auth is not None and any(g.needs.forward_auth_proxy for g in groups):
+        url = owner.forward_auth.errors_service_url
+        http["services"][names.shared("forward-auth-proxy")] = {
+            "loadBalancer": {"servers": [{"url": url}], "passHostHeader": True}
+        }
+
+
+def _close_references(
+    http: dict[str, dict[str, Any]],
+    previous: dict[str, Any],
+    names: OwnerNames,
+    view: DirectoryView,
+) -> None:
+    """Make the file self-contained: carried routers get what they reference, or go."""
+    old_http = previous.get("http", {})
+    for router_name, router in list(http["routers"].items()):
+        missing = [
+            (section, ref)
+            for section, ref in _router_refs(router)
+            if "@" not in ref
+            and ref not in http[section]
+            and not view.foreign_exists(f"http.{section}", ref)
+        ]
+        for section, ref in missing:
+            # Protection is never restored from an old file: it must come from the source.
+            if ref != names.shared("auth") and ref in old_http.get(section, {}):
+                http[section][ref] = old_http[section][ref]
+        if any(ref not in http[section] for section, ref in missing):
+            logger.warning("not publishing router %s: what it references is gone", router_name)
+            del http["routers"][router_name]
+
+
+def _router_refs(router: dict[str, Any]) -> list[tuple[str, str]]:
+    refs = [("services", str(router.get("service", "")))]
+    refs.extend(("middlewares", str(name)) for name in router.get("middlewares", []))
+    return refs
+
+
+def _validated(data: dict[str, Any], filename: str) -> dict[str, Any]:
+    """Every file passes the model of Traefik's configuration before a byte is written."""
+    if not data:
+        return {}
+    _drop_empty(data)
+    try:
+        return dump_config(parse_config(data, source=filename))
+    except ConfigError as exc:
+        raise _OwnerError("configuration", str(exc)) from exc
+
+
+def _drop_empty(data: dict[str, Any]) -> None:
+    for section in list(data):
+        body = data[section]
+        if isinstance(body, dict):
+            for key in [k for k, v in body.items() if v == {}]:
+                del body[key]
+            if not body:
+                del data[section]
+
+
+def _claim_names(
+    data: dict[str, Any], filename: str, view: DirectoryView, taken: dict[tuple[str, str], str]
+) -> None:
+    if not data:
+        return
+    claimed = [
+        (section, name)
+        for section, found in defined_names(parse_config(data, source=filename)).items()
+        for name in found
+    ]
+    for section, name in claimed:
+        other = taken.get((section, name))
+        if other is not None:
+            raise _OwnerError("name", f"{section} name {name!r} is also generated for {other}")
+        if view.foreign_exists(section, name):
+            raise _OwnerError("name", f"{section} name {name!r} is already defined by another file")
+    taken.update({key: filename for key in claimed})
+
+
+def _unserved_by_dokploy(owner: Owner, view: DirectoryView) -> list[str]:
+    """Complement mode: enabled domains that Dokploy's own files should serve but do not."""
+    notices = []
+    for route in owner.routes:
+        expected = f"{owner.name}-router-{route.key}"
+        if not view.foreign_exists("http.routers", expected):
+            ref = route.ref or _owner_ref(owner)
+            notices.append(
+                f"unserved {ref.describe()}: no file in the directory defines Dokploy's router "
+                f"'{expected}'; save the domain in Dokploy or run with --mode full"
+            )
+    return notices
+
+
+def _owner_ref(owner: Owner) -> RowRef:
+    if owner.ref is not None:
+        return owner.ref
+    return RowRef(table=owner.kind.value, row_id=owner.id, app=owner.name)

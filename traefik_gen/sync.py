@@ -1,0 +1,139 @@
+"""The one plan-and-write path that `generate`, `--dry-run`, `--diff` and `watch` share.
+
+source -> desired routes -> plan (config per file) -> bytes -> directory. A dry run and a
+diff take exactly the same path as a real write and stop just before the first byte.
+"""
+
+from __future__ import annotations
+
+import logging
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from traefik_gen.auth import PasswordHasher
+from traefik_gen.plan import DirectoryView, Plan, PlanOptions, build_plan
+from traefik_gen.plan.domains import Entrypoints
+from traefik_gen.render import parse_rendered, render
+from traefik_gen.routes import DesiredState
+from traefik_gen.settings import Settings
+from traefik_gen.sources import read_sources
+from traefik_gen.writer import STAGING_DIR, DirectoryState, WriteResult, apply, scan, unified_diff
+
+__all__ = ["SyncResult", "plan_options", "sync"]
+
+logger = logging.getLogger(__name__)
+
+_EXTENSIONS = {"yaml": ".yml", "toml": ".toml"}
+# Section names as Traefik's keys, lowercased, to the planner's canonical section ids.
+_SECTIONS = {
+    ("http", "routers"): "http.routers",
+    ("http", "services"): "http.services",
+    ("http", "middlewares"): "http.middlewares",
+    ("http", "serverstransports"): "http.serversTransports",
+    ("tcp", "routers"): "tcp.routers",
+    ("tcp", "services"): "tcp.services",
+    ("tcp", "middlewares"): "tcp.middlewares",
+    ("tcp", "serverstransports"): "tcp.serversTransports",
+    ("udp", "routers"): "udp.routers",
+    ("udp", "services"): "udp.services",
+    ("tls", "options"): "tls.options",
+    ("tls", "stores"): "tls.stores",
+}
+
+
+@dataclass
+class SyncResult:
+    plan: Plan
+    write: WriteResult
+    files: dict[str, bytes] = field(default_factory=dict)
+    diff: str | None = None
+
+
+def plan_options(settings: Settings) -> PlanOptions:
+    return PlanOptions(
+        mode=settings.mode,
+        file_prefix=settings.file_prefix,
+        name_prefix=settings.name_prefix,
+        extension=_EXTENSIONS[settings.format],
+        upstream=settings.upstream,
+        entrypoints=Entrypoints(settings.entrypoint_web, settings.entrypoint_websecure),
+        exposed_by_default=settings.exposed_by_default,
+    )
+
+
+def sync(
+    settings: Settings,
+    *,
+    dry_run: bool = False,
+    diff: bool = False,
+    desired: DesiredState | None = None,
+) -> SyncResult:
+    """Read the sources, plan, and bring the directory to the plan (or show what would change)."""
+    if desired is None:
+        desired = read_sources(settings)
+    out = settings.out
+    state = scan(out, prefix=settings.file_prefix)
+    hasher = PasswordHasher(out / STAGING_DIR / "bcrypt-cache", rounds=settings.bcrypt_rounds)
+    plan = build_plan(desired, plan_options(settings), directory_view(state), hasher)
+    files = _rendered(plan, state, settings)
+    result = SyncResult(plan=plan, write=apply(out, files, state, dry_run=dry_run or diff))
+    result.files = files
+    if diff:
+        result.diff = unified_diff(out, files, state)
+    if not (dry_run or diff):
+        hasher.save()
+    return result
+
+
+def _rendered(plan: Plan, state: DirectoryState, settings: Settings) -> dict[str, bytes]:
+    files = {name: render(data, settings.format) for name, data in plan.files.items()}
+    for name in plan.kept:
+        files[name] = state.owned[name]
+    return files
+
+
+def directory_view(state: DirectoryState) -> DirectoryView:
+    """Names defined by foreign files, and the last generation of every owned file."""
+    view = DirectoryView()
+    for path in state.foreign:
+        for section, names in _names_in(path).items():
+            view.foreign_names.setdefault(section, set()).update(names)
+    for name, content in state.owned.items():
+        try:
+            view.previous[name] = parse_rendered(content, _format_of(name))
+        except (ValueError, yaml.YAMLError, tomllib.TOMLDecodeError):
+            logger.warning("cannot read back the owned file %s; it will be rewritten", name)
+    return view
+
+
+def _names_in(path: Path) -> dict[str, set[str]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = tomllib.loads(text) if path.suffix.lower() == ".toml" else yaml.safe_load(text)
+    except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError) as exc:
+        # Limitation: a foreign file that only parses after Go templating is not read here.
+        logger.warning("cannot read the names defined in %s: %s", path, type(exc).__name__)
+        return {}
+    return _section_names(data)
+
+
+def _section_names(data: Any) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    if not isinstance(data, dict):
+        return found
+    for top, body in data.items():
+        if not isinstance(body, dict):
+            continue
+        for kind, objects in body.items():
+            section = _SECTIONS.get((str(top).lower(), str(kind).lower()))
+            if section and isinstance(objects, dict):
+                found.setdefault(section, set()).update(str(name) for name in objects)
+    return found
+
+
+def _format_of(filename: str) -> str:
+    return "toml" if filename.lower().endswith(".toml") else "yaml"
