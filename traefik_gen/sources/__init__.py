@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from traefik_gen.routes import DesiredState
+from traefik_gen.routes import DesiredState, Owner, Rejection
 from traefik_gen.settings import Settings, SourceSpec
 from traefik_gen.sources.dokploy import read_desired_state
 from traefik_gen.sources.routes_file import read_routes_file
@@ -17,8 +17,8 @@ logger = logging.getLogger(__name__)
 
 def read_sources(settings: Settings) -> DesiredState:
     """Every configured source, read in order; any source failing fails the whole read."""
-    owners = []
-    rejections = []
+    owners: list[Owner] = []
+    rejections: list[Rejection] = []
     for spec in settings.sources():
         if spec.is_database:
             state = _read_database(settings, spec)
