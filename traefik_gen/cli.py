@@ -43,6 +43,11 @@ app = typer.Typer(
     help="Traefik file-provider configuration from a Dokploy database.",
 )
 
+@app.callback()
+def _commands() -> None:
+    """Traefik file-provider configuration from a Dokploy database."""
+
+
 SourceOption = Annotated[
     list[str] | None,
     typer.Option(

@@ -76,15 +76,15 @@ def sync(
     if desired is None:
         desired = read_sources(settings)
     out = settings.out
-    state = scan(out, prefix=settings.file_prefix)
+    preview = dry_run or diff
+    state = scan(out, prefix=settings.file_prefix, create=not preview)
     hasher = PasswordHasher(out / STAGING_DIR / "bcrypt-cache", rounds=settings.bcrypt_rounds)
     plan = build_plan(desired, plan_options(settings), directory_view(state), hasher)
     files = _rendered(plan, state, settings)
-    result = SyncResult(plan=plan, write=apply(out, files, state, dry_run=dry_run or diff))
-    result.files = files
+    result = SyncResult(plan=plan, write=apply(out, files, state, dry_run=preview), files=files)
     if diff:
         result.diff = unified_diff(out, files, state)
-    if not (dry_run or diff):
+    if not preview:
         hasher.save()
     return result
 
