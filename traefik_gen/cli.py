@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from enum import IntEnum
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -23,6 +23,7 @@ from traefik_gen.logs import configure_logging, mask
 from traefik_gen.render import mask_secrets
 from traefik_gen.settings import Mode, Settings, load_settings
 from traefik_gen.sync import SyncResult, sync
+from traefik_gen.watch.loop import Sidecar, replica_source
 from traefik_gen.writer import lock
 
 __all__ = ["ExitCode", "app", "main"]
@@ -42,6 +43,7 @@ app = typer.Typer(
     no_args_is_help=True,
     help="Traefik file-provider configuration from a Dokploy database.",
 )
+
 
 @app.callback()
 def _commands() -> None:
@@ -115,7 +117,52 @@ def generate(
         raise typer.Exit(ExitCode.REJECTED)
 
 
-def _settings(overrides: dict[str, object], debug: bool) -> Settings:
+@app.command()
+def watch(
+    source: SourceOption = None,
+    out: OutOption = None,
+    mode: ModeOption = None,
+    server: ServerOption = None,
+    output_format: FormatOption = None,
+    upstream: UpstreamOption = None,
+    listen: Annotated[
+        str | None, typer.Option("--listen", help="address of /healthz, /readyz, /metrics")
+    ] = None,
+    poll_interval: Annotated[
+        float | None, typer.Option("--poll-interval", help="seconds between database polls")
+    ] = None,
+    docker: Annotated[
+        bool | None, typer.Option("--docker/--no-docker", help="follow Docker events")
+    ] = None,
+    log_format: Annotated[str | None, typer.Option("--log-format", help="text or json")] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="debug logs and tracebacks")] = False,
+) -> None:
+    """Keep the directory converged with the sources: the sidecar."""
+    overrides = {
+        "source": tuple(source) if source else None,
+        "out": out,
+        "mode": mode,
+        "server": server,
+        "format": output_format,
+        "upstream": upstream,
+        "listen": listen,
+        "poll_interval": poll_interval,
+        "docker": docker,
+        "log_format": log_format,
+        "log_level": "debug" if debug else None,
+    }
+    settings = _settings(overrides, debug)
+    try:
+        sidecar = Sidecar(settings, docker=replica_source(settings))
+        code = sidecar.run()
+    except SettingsError as exc:
+        _fail(str(exc), ExitCode.USAGE)
+    except TraefikGenError as exc:
+        _fail(str(exc), ExitCode.FAILED)
+    raise typer.Exit(code)
+
+
+def _settings(overrides: Mapping[str, object], debug: bool) -> Settings:
     configure_logging("text", "debug" if debug else "info")
     try:
         settings = load_settings(**overrides)

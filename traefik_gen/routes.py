@@ -86,6 +86,10 @@ class Backend(_Input):
     scheme: Literal["http", "https"] = "http"
     # A full URL bypasses the upstream template (routes files, `server.url` labels).
     url: str | None = None
+    # A docker-compose service: with a Docker engine at hand, every running replica of
+    # (project, service) becomes a server; without one, `host` (the first replica) serves.
+    compose_project: str | None = None
+    compose_service: str | None = None
 
 
 class Redirect(_Input):

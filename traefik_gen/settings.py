@@ -103,6 +103,16 @@ class Settings(BaseSettings):
     exposed_by_default: bool = False
     strict: bool = False
     bcrypt_rounds: Annotated[int, Field(ge=4, le=16)] = 10
+    listen: str = "127.0.0.1:9180"
+    poll_interval: Annotated[float, Field(gt=0)] = 2.0
+    retry_max: Annotated[float, Field(gt=0)] = 30.0
+    ready_max_age: Annotated[float, Field(gt=0)] | None = None
+    docker_host: str | None = Field(
+        default=None, validation_alias=_env("docker_host", "DOCKER_HOST")
+    )
+    docker: bool = True
+    debounce_min: Annotated[float, Field(ge=0)] = 0.5
+    debounce_max: Annotated[float, Field(gt=0)] = 5.0
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
@@ -129,6 +139,10 @@ class Settings(BaseSettings):
         if not value or not all(c.isascii() and (c.isalnum() or c == "-") for c in value):
             raise ValueError("use letters, digits and dashes only")
         return value
+
+    def readiness_age(self) -> float:
+        """How old the last successful sync may be before /readyz fails."""
+        return self.ready_max_age or max(30.0, 10 * self.poll_interval)
 
     def sources(self) -> list[SourceSpec]:
         """The sources to read; the Dokploy database when none is given."""

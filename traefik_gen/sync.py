@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ import yaml
 from traefik_gen.auth import PasswordHasher
 from traefik_gen.plan import DirectoryView, Plan, PlanOptions, build_plan
 from traefik_gen.plan.domains import Entrypoints
-from traefik_gen.render import parse_rendered, render
+from traefik_gen.render import Format, parse_rendered, render
 from traefik_gen.routes import DesiredState
 from traefik_gen.settings import Settings
 from traefik_gen.sources import read_sources
@@ -71,6 +72,7 @@ def sync(
     dry_run: bool = False,
     diff: bool = False,
     desired: DesiredState | None = None,
+    replicas: Mapping[tuple[str, str], tuple[str, ...]] | None = None,
 ) -> SyncResult:
     """Read the sources, plan, and bring the directory to the plan (or show what would change)."""
     if desired is None:
@@ -79,7 +81,7 @@ def sync(
     preview = dry_run or diff
     state = scan(out, prefix=settings.file_prefix, create=not preview)
     hasher = PasswordHasher(out / STAGING_DIR / "bcrypt-cache", rounds=settings.bcrypt_rounds)
-    plan = build_plan(desired, plan_options(settings), directory_view(state), hasher)
+    plan = build_plan(desired, plan_options(settings), directory_view(state), hasher, replicas)
     files = _rendered(plan, state, settings)
     result = SyncResult(plan=plan, write=apply(out, files, state, dry_run=preview), files=files)
     if diff:
@@ -135,5 +137,5 @@ def _section_names(data: Any) -> dict[str, set[str]]:
     return found
 
 
-def _format_of(filename: str) -> str:
+def _format_of(filename: str) -> Format:
     return "toml" if filename.lower().endswith(".toml") else "yaml"

@@ -9,7 +9,7 @@ the fault is in its protection (basic auth, forward auth): then it is not publis
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,7 +72,11 @@ class _OwnerError(ConfigError):
 
 
 def build_plan(
-    desired: DesiredState, options: PlanOptions, view: DirectoryView, hasher: PasswordHasher
+    desired: DesiredState,
+    options: PlanOptions,
+    view: DirectoryView,
+    hasher: PasswordHasher,
+    replicas: Mapping[tuple[str, str], tuple[str, ...]] | None = None,
 ) -> Plan:
     """The configuration of every file the tool owns, from the desired state."""
     plan = Plan(rejections=list(desired.rejections))
@@ -82,7 +86,7 @@ def build_plan(
         if not _wanted(owner, options.mode):
             plan.notices.extend(_unserved_by_dokploy(owner, view))
             continue
-        _plan_owner(owner, options, view, hasher, plan, taken)
+        _plan_owner(owner, options, view, hasher, plan, taken, replicas or {})
     return plan
 
 
@@ -125,13 +129,14 @@ def _plan_owner(
     hasher: PasswordHasher,
     plan: Plan,
     taken: dict[tuple[str, str], str],
+    replicas: Mapping[tuple[str, str], tuple[str, ...]],
 ) -> None:
     names = _names(owner, options)
     try:
         if owner.kind is OwnerKind.LABELS:
             data = _label_config(owner, names, options, view)
         else:
-            data = _route_config(owner, names, options, view, hasher, plan.rejections)
+            data = _route_config(owner, names, options, view, hasher, plan.rejections, replicas)
         data = _validated(data, names.filename)
         _claim_names(data, names.filename, view, taken)
     except _OwnerError as fault:
@@ -176,6 +181,7 @@ def _route_config(
     view: DirectoryView,
     hasher: PasswordHasher,
     rejections: list[Rejection],
+    replicas: Mapping[tuple[str, str], tuple[str, ...]],
 ) -> dict[str, Any]:
     redirects, redirect_fault = _redirects(owner, names, rejections)
     auth, auth_fault = _basic_auth(owner, names, hasher, rejections)
@@ -190,6 +196,7 @@ def _route_config(
                 upstream=options.upstream,
                 entrypoints=options.entrypoints,
                 redirect_names=list(redirects),
+                replicas=replicas,
             )
             _check_dependencies(objects, redirect_fault, auth_fault)
             _check_foreign(objects, view)

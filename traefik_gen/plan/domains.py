@@ -9,6 +9,7 @@ auth, then the domain's own middlewares.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -82,12 +83,13 @@ def build_route(
     upstream: str,
     entrypoints: Entrypoints,
     redirect_names: list[str],
+    replicas: Mapping[tuple[str, str], tuple[str, ...]],
 ) -> RouteObjects:
     """All objects of one route; raises RouteError naming the field at fault."""
     rule = _rule(route)
     objects = RouteObjects(key=route.key)
     base = names.route(route.key)
-    objects.services[base] = _service(route.backend, upstream)
+    objects.services[base] = _service(route.backend, upstream, replicas)
     chain = _middleware_chain(route, owner, names, objects, redirect_names)
     tls = _tls(route.tls)
     if route.entrypoint is not None:
@@ -128,19 +130,32 @@ def _router(rule: str, service: str, entrypoint: str, chain: list[str]) -> dict[
     return router
 
 
-def _service(backend: Backend, upstream: str) -> dict[str, Any]:
-    url = backend.url or _upstream_url(backend, upstream)
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https", "h2c") or not parts.hostname:
-        raise RouteError("backend", "the backend url has no usable scheme or host")
-    server = {"url": url}
-    return {"loadBalancer": {"servers": [server], "passHostHeader": True}}
+def _service(
+    backend: Backend, upstream: str, replicas: Mapping[tuple[str, str], tuple[str, ...]]
+) -> dict[str, Any]:
+    if backend.url is not None:
+        urls = [backend.url]
+    else:
+        urls = [_upstream_url(backend, host, upstream) for host in _hosts(backend, replicas)]
+    for url in urls:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https", "h2c") or not parts.hostname:
+            raise RouteError("backend", "the backend url has no usable scheme or host")
+    servers = [{"url": url} for url in urls]
+    return {"loadBalancer": {"servers": servers, "passHostHeader": True}}
 
 
-def _upstream_url(backend: Backend, upstream: str) -> str:
-    if not _DOCKER_NAME.fullmatch(backend.host):
-        raise RouteError("appName", f"backend host {backend.host!r} is not a usable DNS name")
-    return upstream.format(scheme=backend.scheme, host=backend.host, port=backend.port)
+def _hosts(backend: Backend, replicas: Mapping[tuple[str, str], tuple[str, ...]]) -> list[str]:
+    if backend.compose_project is None or backend.compose_service is None:
+        return [backend.host]
+    running = replicas.get((backend.compose_project, backend.compose_service))
+    return list(running) if running else [backend.host]
+
+
+def _upstream_url(backend: Backend, host: str, upstream: str) -> str:
+    if not _DOCKER_NAME.fullmatch(host):
+        raise RouteError("appName", f"backend host {host!r} is not a usable DNS name")
+    return upstream.format(scheme=backend.scheme, host=host, port=backend.port)
 
 
 def _tls(tls: Tls | None) -> dict[str, Any] | None:

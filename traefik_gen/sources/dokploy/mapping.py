@@ -335,7 +335,7 @@ def _compose_route(domain: DomainRow, compose: ComposeRow) -> Route:
         # it is honoured here so such a domain is never served unprotected.
         forward_auth=domain.forward_auth_enabled,
         middlewares=_middlewares(domain),
-        backend=Backend(host=_compose_host(domain, compose), port=_port(domain)),
+        backend=_compose_backend(domain, compose),
         ref=RowRef(table="domain", row_id=domain.domain_id, app=compose.app_name),
     )
 
@@ -423,6 +423,19 @@ def _middlewares(domain: DomainRow) -> tuple[str, ...]:
     if len(names) != len(entries):
         raise _RowError("middlewares", "the middleware list has a null or empty entry")
     return names
+
+
+def _compose_backend(domain: DomainRow, compose: ComposeRow) -> Backend:
+    host = _compose_host(domain, compose)
+    if (compose.compose_type or "docker-compose") != "docker-compose":
+        # A stack service has one Swarm DNS name that balances over its tasks itself.
+        return Backend(host=host, port=_port(domain))
+    return Backend(
+        host=host,
+        port=_port(domain),
+        compose_project=compose.app_name,
+        compose_service=domain.service_name,
+    )
 
 
 def _compose_host(domain: DomainRow, compose: ComposeRow) -> str:

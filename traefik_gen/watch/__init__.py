@@ -1,0 +1,1 @@
+"""The sidecar: keeps Traefik's directory converged with the sources, forever."""

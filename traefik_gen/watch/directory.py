@@ -1,0 +1,62 @@
+"""Self-heal: notice when someone else edits or deletes a file in the watched directory.
+
+Only top-level config names matter: Traefik reads nothing else as configuration, and the
+directory also holds `access.log` and `acme.json`, which change all the time and must not
+wake the sidecar.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import watchfiles
+
+from traefik_gen.writer import CONFIG_EXTENSIONS
+
+__all__ = ["DirectoryWatcher"]
+
+logger = logging.getLogger(__name__)
+
+
+class DirectoryWatcher:
+    """Calls `on_change(owned)` for changes to top-level config files of the directory."""
+
+    def __init__(self, out: Path, prefix: str, on_change: Callable[[bool], None]) -> None:
+        self._out = out
+        self._prefix = prefix
+        self._on_change = on_change
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="directory-watch", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        changes = watchfiles.watch(
+            self._out,
+            watch_filter=self._is_config,
+            recursive=False,
+            debounce=100,
+            step=20,
+            stop_event=self._stop,
+            raise_interrupt=False,
+            rust_timeout=1000,
+        )
+        try:
+            for batch in changes:
+                names = {Path(path).name for _, path in batch}
+                logger.debug("directory changed: %s", ", ".join(sorted(names)))
+                self._on_change(any(name.startswith(self._prefix) for name in names))
+        except OSError as exc:
+            logger.warning("stopped watching %s for edits: %s", self._out, exc)
+
+    def _is_config(self, _change: watchfiles.Change, path: str) -> bool:
+        candidate = Path(path)
+        return candidate.parent == self._out and candidate.suffix.lower() in CONFIG_EXTENSIONS
