@@ -202,7 +202,9 @@ def test_an_unchanged_database_rewrites_nothing_and_traefik_restarted_serves_at_
     assert owned(traefik.dynamic_dir) == before
     assert traefik.get("steady.example.test", https=True).status == 200
     traefik.restart()
-    assert traefik.get("steady.example.test", https=True).status == 200
+    # Served from the files already on disk: nothing was rewritten for the new process.
+    assert served_by(traefik, "steady.example.test", https=True)["backend"] == "steady"
+    assert owned(traefik.dynamic_dir) == before
 
 
 def test_a_changed_domain_is_live_without_restarting_anything(
@@ -283,3 +285,21 @@ def test_toml_files_are_served_the_same(
 
     assert served_by(traefik, "toml.example.test", "/x/y", https=True)["path"] == "/x/y"
     assert_all_generated_routers_enabled(traefik, expected=2)
+
+
+def test_a_preview_is_served_with_its_parents_users_and_without_redirects(
+    dokploy_db: DokployDb, traefik: TraefikProcess, backends: BackendFactory
+) -> None:
+    backend = backends("preview")
+    parent = dokploy_db.add_application("parent-app")
+    dokploy_db.add_security(parent, "reviewer", "let me see")
+    dokploy_db.add_redirect(parent, regex="^http://(.*)/old$", replacement="http://$1/new")
+    preview = dokploy_db.add_preview(parent)
+    dokploy_db.add_domain(preview, "pr-1.preview.test", port=backend.port)
+
+    generate(dokploy_db, traefik.dynamic_dir, "--mode", "full")
+
+    assert traefik.wait_for(lambda: traefik.get("pr-1.preview.test").status == 401)
+    answer = traefik.get("pr-1.preview.test", "/old", auth=("reviewer", "let me see"))
+    assert (answer.status, answer.json()["path"]) == (200, "/old")
+    assert_all_generated_routers_enabled(traefik, expected=1)
