@@ -24,9 +24,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.support.traefik import TraefikProcess  # noqa: E402
-from traefik_gen.render import render  # noqa: E402
-from traefik_gen.writer import apply, scan  # noqa: E402
+from tests.support.traefik import TraefikProcess
+from traefik_gen.render import render
+from traefik_gen.writer import apply, scan
 
 PREFIX = "zz-traefik-gen-"
 QUIET = 2.5  # seconds between trials, so each starts outside the throttle window
