@@ -43,6 +43,7 @@ def load(path: Path) -> Any:
 
 def test_stored_schema_is_the_compose_specification(validator: Draft7Validator) -> None:
     schema = validator.schema
+    assert isinstance(schema, dict)
 
     assert schema["$id"] == "compose_spec.json"
     assert schema["title"] == "Compose Specification"
