@@ -13,19 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from psycopg.conninfo import conninfo_to_dict
 
 from tests.support.backends import BackendFactory
 from tests.support.postgres import DokployDb
 from tests.support.traefik import TraefikProcess
 
 UPSTREAM = "http://127.0.0.1:{port}"
-
-
-def url_of(db: DokployDb) -> str:
-    """The test database as the postgresql:// URL an operator gives --source."""
-    parts = conninfo_to_dict(db.dsn)
-    return f"postgresql://{parts['user']}@{parts['host']}:{parts['port']}/{parts['dbname']}"
 
 
 def generate(db: DokployDb, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
@@ -37,7 +30,7 @@ def generate(db: DokployDb, out: Path, *extra: str) -> subprocess.CompletedProce
             "traefik_gen",
             "generate",
             "--source",
-            url_of(db),
+            db.url,
             "--out",
             str(out),
             "--upstream",

@@ -185,6 +185,12 @@ class DokployDb:
         self._conn = conn
         self._columns: dict[str, frozenset[str]] = {}
 
+    @property
+    def url(self) -> str:
+        """The database as the postgresql:// URL an operator gives `--source`."""
+        parts = conninfo_to_dict(self.dsn)
+        return f"postgresql://{parts['user']}@{parts['host']}:{parts['port']}/{parts['dbname']}"
+
     # --- plumbing -------------------------------------------------------------------------
 
     def execute(self, query: str, params: Mapping[str, Any] | None = None) -> list[Any]:

@@ -152,7 +152,7 @@ class Sidecar:
             elif "heal" in reasons:
                 self._heal()
         except TraefikGenError as exc:
-            self._failed(str(exc))
+            self._failed(exc)
             return False
         self._succeeded()
         return True
@@ -184,7 +184,7 @@ class Sidecar:
             state = scan(self.settings.out, prefix=self.settings.file_prefix)
             result = apply(self.settings.out, self._files, state)
         except TraefikGenError as exc:
-            self._failed(str(exc))
+            self._failed(exc)
             return
         if result.written or result.removed:
             logger.info(
@@ -210,12 +210,16 @@ class Sidecar:
         self.metrics.last_success.set_to_current_time()
         self.metrics.ready.set(1)
 
-    def _failed(self, problem: str) -> None:
-        if problem != self._failure:
-            logger.error("sync failed, the directory is left as it is: %s", problem)
-        self._failure = problem
+    def _failed(self, exc: TraefikGenError) -> None:
+        # One line per change of state (a source outage, a write failure), not per retry.
+        state = type(exc).__name__
+        if state != self._failure:
+            logger.error("sync failed, the directory is left as it is: %s", exc)
+        else:
+            logger.debug("still failing: %s", exc)
+        self._failure = state
         self._failures += 1
-        self.health.failed(problem)
+        self.health.failed(str(exc))
         self.metrics.syncs.labels(outcome="failed").inc()
         self.metrics.ready.set(0)
 
