@@ -10,6 +10,7 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY traefik_gen ./traefik_gen
+COPY templates ./templates
 RUN python -m venv /opt/traefik-gen \
     && /opt/traefik-gen/bin/pip install --no-cache-dir . \
     && /opt/traefik-gen/bin/pip uninstall --yes pip

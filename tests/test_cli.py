@@ -143,3 +143,28 @@ def test_bad_settings_or_usage_exit_2(tmp_path: Path, args: tuple[str, ...]) -> 
     result = run(*args, "--out", str(tmp_path)) if args[0] == "generate" else run(*args)
 
     assert result.returncode == 2
+
+
+def test_init_renders_the_deployment_files_and_refuses_to_overwrite(tmp_path: Path) -> None:
+    first = run("init", str(tmp_path), "--db-user", "traefik_gen_reader")
+    second = run("init", str(tmp_path))
+
+    assert first.returncode == 0, first.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "traefik-file-provider.yml",
+        "traefik-gen.env",
+        "traefik-gen.service",
+        "traefik-gen.stack.yml",
+    ]
+    stack = yaml.safe_load((tmp_path / "traefik-gen.stack.yml").read_text())
+    assert stack["services"]["traefik-gen"]["environment"]["POSTGRES_USER"] == "traefik_gen_reader"
+    assert second.returncode == 1
+    assert "exists" in second.stderr
+
+
+def test_init_refuses_a_bad_value_with_exit_2(tmp_path: Path) -> None:
+    result = run("init", str(tmp_path), "--image", "no such image")
+
+    assert result.returncode == 2
+    assert "deploy value 'image'" in result.stderr
+    assert list(tmp_path.iterdir()) == []

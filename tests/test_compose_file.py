@@ -10,14 +10,11 @@ import pytest
 import yaml
 from jsonschema import Draft7Validator
 
+from traefik_gen.deploy import DeployValues, render
+
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA_PATH = ROOT / "tests" / "data" / "compose-spec.json"
 COMPOSE_TEST = ROOT / "compose.test.yml"
-TEMPLATE_COMPOSE_FILES = sorted(
-    path
-    for pattern in ("*compose*.yml", "*compose*.yaml")
-    for path in (ROOT / "templates").rglob(pattern)
-)
 
 
 @pytest.fixture(scope="module")
@@ -54,16 +51,10 @@ def test_compose_test_file_follows_the_specification(validator: Draft7Validator)
     assert violations(validator, load(COMPOSE_TEST)) == []
 
 
-@pytest.mark.parametrize(
-    "path",
-    [pytest.param(p, id=str(p.relative_to(ROOT))) for p in TEMPLATE_COMPOSE_FILES]
-    or [pytest.param(None, marks=pytest.mark.skip(reason="templates/ holds no compose file"))],
-)
-def test_template_compose_file_follows_the_specification(
-    validator: Draft7Validator, path: Path | None
-) -> None:
-    assert path is not None
-    assert violations(validator, load(path)) == []
+def test_the_rendered_swarm_stack_follows_the_specification(validator: Draft7Validator) -> None:
+    stack = render(DeployValues())["traefik-gen.stack.yml"]
+
+    assert violations(validator, yaml.safe_load(stack)) == []
 
 
 @pytest.mark.parametrize(
@@ -90,10 +81,22 @@ def test_invalid_compose_document_is_rejected(
 def test_compose_test_file_runs_the_harness_services() -> None:
     services = load(COMPOSE_TEST)["services"]
 
-    assert set(services) == {"postgres", "traefik", "whoami"}
+    assert set(services) == {"postgres", "traefik", "whoami", "sidecar"}
     assert services["postgres"]["image"] == "postgres:16"
     assert services["traefik"]["image"] == "traefik:v3.6"
     assert services["whoami"]["image"] == "traefik/whoami"
+    assert services["sidecar"]["build"] == "."
+
+
+def test_the_compose_sidecar_shares_traefiks_directory_and_reads_the_compose_database() -> None:
+    services = load(COMPOSE_TEST)["services"]
+    sidecar, traefik = services["sidecar"], services["traefik"]
+
+    assert set(sidecar["volumes"]) & set(traefik["volumes"]) == {
+        "./.cache/docker-dynamic:/etc/dokploy/traefik/dynamic"
+    }
+    assert sidecar["environment"]["DATABASE_URL"].endswith("@postgres:5432/dokploy")
+    assert sidecar["depends_on"]["postgres"] == {"condition": "service_healthy"}
 
 
 def test_compose_traefik_mounts_static_config_and_shared_dynamic_dir() -> None:

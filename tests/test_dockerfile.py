@@ -227,5 +227,5 @@ def test_every_copied_source_is_in_the_build_context() -> None:
     ]
     sources = [source for copy in copies for source in copy]
 
-    assert sources == ["pyproject.toml", "README.md", "traefik_gen"]
+    assert sources == ["pyproject.toml", "README.md", "traefik_gen", "templates"]
     assert all((ROOT / source).exists() and in_build_context(source) for source in sources)

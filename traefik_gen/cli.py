@@ -18,6 +18,7 @@ from typing import Annotated, NoReturn
 
 import typer
 
+from traefik_gen.deploy import deploy_values, render_templates
 from traefik_gen.errors import SettingsError, TraefikGenError
 from traefik_gen.logs import configure_logging, mask
 from traefik_gen.render import mask_secrets
@@ -160,6 +161,53 @@ def watch(
     except TraefikGenError as exc:
         _fail(str(exc), ExitCode.FAILED)
     raise typer.Exit(code)
+
+
+@app.command()
+def init(
+    dest: Annotated[
+        Path, typer.Argument(help="directory to write the deployment files into")
+    ] = Path("."),
+    image: Annotated[str | None, typer.Option(help="the sidecar image, with its tag")] = None,
+    dynamic_dir: Annotated[str | None, typer.Option(help="Traefik's dynamic directory")] = None,
+    db_host: Annotated[str | None, typer.Option(help="Dokploy's PostgreSQL host")] = None,
+    db_name: Annotated[str | None, typer.Option(help="database name")] = None,
+    db_user: Annotated[str | None, typer.Option(help="database user (or a read-only role)")] = None,
+    password_secret: Annotated[
+        str | None, typer.Option(help="the Swarm secret holding the database password")
+    ] = None,
+    network: Annotated[str | None, typer.Option(help="Dokploy's overlay network")] = None,
+    mode: ModeOption = None,
+    server: ServerOption = None,
+    placement: Annotated[str | None, typer.Option(help="Swarm placement constraint")] = None,
+    docker_proxy: Annotated[
+        bool | None, typer.Option("--docker-proxy/--no-docker-proxy", help="Docker API proxy")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="overwrite existing files")] = False,
+) -> None:
+    """Render the Swarm stack, Traefik fragment, systemd unit and env file for this host."""
+    configure_logging("text", "info")
+    try:
+        values = deploy_values(
+            image=image,
+            dynamic_dir=dynamic_dir,
+            db_host=db_host,
+            db_name=db_name,
+            db_user=db_user,
+            password_secret=password_secret,
+            network=network,
+            mode=mode,
+            server=server,
+            placement=placement,
+            docker_proxy=docker_proxy,
+        )
+        written = render_templates(values, dest, overwrite=force)
+    except SettingsError as exc:
+        _fail(str(exc), ExitCode.USAGE)
+    except TraefikGenError as exc:
+        _fail(str(exc), ExitCode.FAILED)
+    for path in written:
+        sys.stdout.write(f"{path}\n")
 
 
 def _settings(overrides: Mapping[str, object], debug: bool) -> Settings:

@@ -17,6 +17,7 @@ import ipaddress
 import logging
 import os
 import re
+import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from string import Template
@@ -38,9 +39,17 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-# Limitation: templates/ sits beside the package, not in it, so only a checkout or an
-# editable install finds it; a wheel needs it shipped as package data (pyproject.toml).
-TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
+
+
+def _template_dir() -> Path:
+    """templates/ of a checkout, else the copy a wheel installs under <prefix>/share."""
+    checkout = Path(__file__).resolve().parent.parent / "templates"
+    if checkout.is_dir():
+        return checkout
+    return Path(sys.prefix) / "share" / "traefik-gen" / "templates"
+
+
+TEMPLATE_DIR = _template_dir()
 
 # Rendered file name -> template file name, in the order render_templates returns them.
 OUTPUT_NAMES: Mapping[str, str] = {
