@@ -17,7 +17,7 @@ RUN python -m venv /opt/traefik-gen \
 
 FROM python:3.12.11-slim-bookworm
 
-# The uid/gid a Dokploy host grants write access to (docs/deploy.md: setfacl on the
+# The uid/gid a Dokploy host grants write access to (README.md: setfacl on the
 # dynamic directory), fixed so that the grant outlives every rebuild of the image.
 RUN groupadd --system --gid 10001 traefik-gen \
     && useradd --system --uid 10001 --gid 10001 --no-create-home \

@@ -214,7 +214,7 @@ def test_build_context_holds_the_package_and_nothing_else() -> None:
         ".git/HEAD",
         "tests/test_deploy.py",
         "traefik_gen/__pycache__/deploy.cpython-311.pyc",
-        "docs/deploy.md",
+        "docs/select-only-role.sql",
     ):
         assert not in_build_context(outside), outside
 
