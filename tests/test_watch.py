@@ -128,7 +128,7 @@ def test_an_owned_file_deleted_or_overwritten_is_restored_and_foreign_files_are_
     start_sidecar(sidecar_factory, dokploy_db.url, traefik.dynamic_dir, "--no-docker")
     assert traefik.wait_for(lambda: owned(traefik.dynamic_dir))
     written = owned(traefik.dynamic_dir)
-    (name,) = written
+    (name,) = [name for name in written if "-compose-" in name]
 
     (traefik.dynamic_dir / name).unlink()
     assert wait_for(lambda: owned(traefik.dynamic_dir) == written)
@@ -257,7 +257,7 @@ def test_endpoints_and_json_logs_report_syncs_without_secrets(
 
     assert sidecar.healthz()[0] == 200
     assert sidecar.metric("traefik_gen_routers_rendered") == 1
-    assert sidecar.metric("traefik_gen_files_written_total") == 1
+    assert sidecar.metric("traefik_gen_files_written_total") == 2  # the app and the marker
     assert (sidecar.metric("traefik_gen_syncs_total", outcome="ok") or 0) >= 1
     assert (sidecar.metric("traefik_gen_last_success_timestamp_seconds") or 0) > 0
     sidecar.signal(signal.SIGHUP)

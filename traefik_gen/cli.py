@@ -5,6 +5,7 @@ Exit status (the README has the same table):
   1  a source could not be read or the directory not written; nothing was changed
   2  bad settings or usage
   3  as 0, but --strict was given and at least one row was rejected
+  4  the mass-removal guard refused the plan; nothing was changed
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Annotated, NoReturn
 import typer
 
 from traefik_gen.deploy import deploy_values, render_templates
-from traefik_gen.errors import SettingsError, TraefikGenError
+from traefik_gen.errors import RemovalRefusedError, SettingsError, TraefikGenError
 from traefik_gen.logs import configure_logging, mask
 from traefik_gen.render import mask_secrets
 from traefik_gen.settings import Mode, Settings, load_settings
@@ -37,6 +38,7 @@ class ExitCode(IntEnum):
     FAILED = 1
     USAGE = 2
     REJECTED = 3
+    REFUSED = 4
 
 
 app = typer.Typer(
@@ -81,6 +83,14 @@ UpstreamOption = Annotated[
 ]
 
 
+AllowRemovalOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-mass-removal", help="apply a plan that removes most of the owned routers"
+    ),
+]
+
+
 @app.command()
 def generate(
     source: SourceOption = None,
@@ -96,6 +106,7 @@ def generate(
         bool, typer.Option("--diff", help="print a unified diff, write nothing")
     ] = False,
     strict: Annotated[bool, typer.Option("--strict", help="exit 3 when a row is rejected")] = False,
+    allow_mass_removal: AllowRemovalOption = False,
     log_format: Annotated[str | None, typer.Option("--log-format", help="text or json")] = None,
     debug: Annotated[bool, typer.Option("--debug", help="debug logs and tracebacks")] = False,
 ) -> None:
@@ -108,6 +119,7 @@ def generate(
         "format": output_format,
         "upstream": upstream,
         "strict": strict or None,
+        "allow_mass_removal": allow_mass_removal or None,
         "log_format": log_format,
         "log_level": "debug" if debug else None,
     }
@@ -135,6 +147,7 @@ def watch(
     docker: Annotated[
         bool | None, typer.Option("--docker/--no-docker", help="follow Docker events")
     ] = None,
+    allow_mass_removal: AllowRemovalOption = False,
     log_format: Annotated[str | None, typer.Option("--log-format", help="text or json")] = None,
     debug: Annotated[bool, typer.Option("--debug", help="debug logs and tracebacks")] = False,
 ) -> None:
@@ -149,6 +162,7 @@ def watch(
         "listen": listen,
         "poll_interval": poll_interval,
         "docker": docker,
+        "allow_mass_removal": allow_mass_removal or None,
         "log_format": log_format,
         "log_level": "debug" if debug else None,
     }
@@ -232,6 +246,8 @@ def _run(action: Callable[[], SyncResult], debug: bool) -> SyncResult:
         return action()
     except SettingsError as exc:
         _fail(str(exc), ExitCode.USAGE)
+    except RemovalRefusedError as exc:
+        _fail(str(exc), ExitCode.REFUSED)
     except TraefikGenError as exc:
         if debug:
             logger.exception("failed")

@@ -9,6 +9,7 @@ from __future__ import annotations
 __all__ = [
     "ConfigError",
     "LabelError",
+    "RemovalRefusedError",
     "RuleError",
     "SettingsError",
     "SourceError",
@@ -31,6 +32,10 @@ class SourceError(TraefikGenError):
 
 class WriteError(TraefikGenError):
     """The directory could not be written; nothing was changed (exit status 1)."""
+
+
+class RemovalRefusedError(TraefikGenError):
+    """The mass-removal guard refused a plan that drops most owned routes (exit status 4)."""
 
 
 class ConfigError(TraefikGenError):

@@ -103,6 +103,9 @@ class Settings(BaseSettings):
     exposed_by_default: bool = False
     strict: bool = False
     bcrypt_rounds: Annotated[int, Field(ge=4, le=16)] = 10
+    max_removal_share: Annotated[float, Field(ge=0, le=1)] = 0.5
+    removal_floor: Annotated[int, Field(ge=0)] = 2
+    allow_mass_removal: bool = False
     listen: str = "127.0.0.1:9180"
     poll_interval: Annotated[float, Field(gt=0)] = 2.0
     retry_max: Annotated[float, Field(gt=0)] = 30.0

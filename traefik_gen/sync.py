@@ -6,9 +6,10 @@ diff take exactly the same path as a real write and stop just before the first b
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import yaml
 
 from traefik_gen.auth import PasswordHasher
+from traefik_gen.errors import RemovalRefusedError
 from traefik_gen.plan import DirectoryView, Plan, PlanOptions, build_plan
 from traefik_gen.plan.domains import Entrypoints
 from traefik_gen.render import Format, parse_rendered, render
@@ -81,8 +83,10 @@ def sync(
     preview = dry_run or diff
     state = scan(out, prefix=settings.file_prefix, create=not preview)
     hasher = PasswordHasher(out / STAGING_DIR / "bcrypt-cache", rounds=settings.bcrypt_rounds)
-    plan = build_plan(desired, plan_options(settings), directory_view(state), hasher, replicas)
+    view = directory_view(state)
+    plan = build_plan(desired, plan_options(settings), view, hasher, replicas)
     files = _rendered(plan, state, settings)
+    _guard_removals(view, files, settings)
     result = SyncResult(plan=plan, write=apply(out, files, state, dry_run=preview), files=files)
     if diff:
         result.diff = unified_diff(out, files, state)
@@ -95,7 +99,63 @@ def _rendered(plan: Plan, state: DirectoryState, settings: Settings) -> dict[str
     files = {name: render(data, settings.format) for name, data in plan.files.items()}
     for name in plan.kept:
         files[name] = state.owned[name]
+    if files:
+        name, data = generation_marker(files, settings)
+        files[name] = render(data, settings.format)
     return files
+
+
+def marker_filename(settings: Settings) -> str:
+    """The marker's file; it sorts after every owner's file, so it is renamed last."""
+    return f"{settings.file_prefix}zz-generation{_EXTENSIONS[settings.format]}"
+
+
+def generation_marker(files: Mapping[str, bytes], settings: Settings) -> tuple[str, dict[str, Any]]:
+    """A middleware named after the hash of every other file of this generation.
+
+    Traefik's file provider applies the whole directory or nothing, so once this unused
+    middleware shows in Traefik's API, every file of the generation has been accepted.
+    """
+    digest = hashlib.sha256()
+    for name in sorted(files):
+        digest.update(name.encode() + b"\0" + files[name] + b"\0")
+    generation = digest.hexdigest()[:16]
+    middleware = {"headers": {"customResponseHeaders": {"X-Traefik-Gen-Generation": generation}}}
+    data = {"http": {"middlewares": {marker_name(settings, generation): middleware}}}
+    return marker_filename(settings), data
+
+
+def marker_name(settings: Settings, generation: str) -> str:
+    return f"{settings.name_prefix}-generation-{generation}"
+
+
+def _guard_removals(view: DirectoryView, files: Mapping[str, bytes], settings: Settings) -> None:
+    """Refuse a plan that drops most of the routers the directory serves now.
+
+    An empty or wrong answer (the wrong database, a fresh restore) looks like "every route
+    was deleted"; applying it would take every route down at once.
+    """
+    if settings.allow_mass_removal:
+        return
+    before = _routers(view.previous.values())
+    after = _routers(parse_rendered(content, _format_of(name)) for name, content in files.items())
+    removed = before - after
+    if len(removed) <= settings.removal_floor:
+        return
+    if len(removed) > settings.max_removal_share * len(before):
+        raise RemovalRefusedError(
+            f"refusing to remove {len(removed)} of the {len(before)} routers the directory "
+            f"serves (more than {settings.max_removal_share:.0%}); if the source is right, "
+            "run with --allow-mass-removal (TRAEFIK_GEN_ALLOW_MASS_REMOVAL=true)"
+        )
+
+
+def _routers(documents: Iterable[Mapping[str, Any]]) -> set[str]:
+    found: set[str] = set()
+    for document in documents:
+        for section in ("http", "tcp", "udp"):
+            found.update(document.get(section, {}).get("routers", {}))
+    return found
 
 
 def directory_view(state: DirectoryState) -> DirectoryView:

@@ -282,7 +282,7 @@ def replica_source(settings: Settings) -> ReplicaSource | None:
     """The Docker engine as a source of events and compose replicas, if asked for."""
     if not settings.docker:
         return None
-    from traefik_gen.watch.docker import DockerWatcher  # noqa: PLC0415
+    from traefik_gen.watch.docker import DockerWatcher
 
     return DockerWatcher.connect(
         settings.docker_host, min_wait=settings.debounce_min, max_wait=settings.debounce_max
