@@ -5,4 +5,8 @@ pytest_plugins = [
     "tests.support.postgres",
     "tests.support.backends",
     "tests.support.traefik",
+    "tests.support.own_postgres",
+    "tests.support.tcp_proxy",
+    "tests.support.sidecar",
+    "tests.support.fake_docker",
 ]
