@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -189,3 +190,18 @@ def test_init_refuses_a_bad_value_with_exit_2(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "deploy value 'image'" in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_check_writes_nothing_and_exits_5_for_a_file_traefik_would_refuse(tmp_path: Path) -> None:
+    run("generate", "--source", str(EXAMPLE), "--out", str(tmp_path))
+    before = owned(tmp_path)
+    clean = run("check", "--source", str(EXAMPLE), "--out", str(tmp_path), "--format", "json")
+    (tmp_path / "users.yml").write_text("http:\n  routers: {}\n")
+
+    broken = run("check", "--source", str(EXAMPLE), "--out", str(tmp_path))
+
+    assert clean.returncode == 0, clean.stderr
+    assert json.loads(clean.stdout)["summary"]["findings"] == 0
+    assert broken.returncode == 5
+    assert "traefik would refuse users.yml" in broken.stdout
+    assert owned(tmp_path) == before

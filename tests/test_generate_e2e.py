@@ -296,3 +296,43 @@ def test_a_preview_is_served_with_its_parents_users_and_without_redirects(
     answer = traefik.get("pr-1.preview.test", "/old", auth=("reviewer", "let me see"))
     assert (answer.status, answer.json()["path"]) == (200, "/old")
     assert_all_generated_routers_enabled(traefik, expected=1)
+
+
+def test_verify_proves_the_generation_is_loaded_and_names_a_file_that_froze_traefik(
+    dokploy_db: DokployDb, traefik: TraefikProcess, backends: BackendFactory
+) -> None:
+    backend = backends("verified")
+    compose = dokploy_db.add_compose("verified")
+    dokploy_db.add_domain(compose, "verified.example.test", port=backend.port)
+    generate(dokploy_db, traefik.dynamic_dir)
+
+    def verify() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "traefik_gen",
+                "verify",
+                "--traefik-api",
+                traefik.api_url,
+                "--out",
+                str(traefik.dynamic_dir),
+                "--traefik-log",
+                str(traefik.log_path),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    loaded = verify()
+    (traefik.dynamic_dir / "broken.yml").write_text("http:\n  routers:\n    x:\n      bogus: 1\n")
+    dokploy_db.add_domain(compose, "later.example.test", port=backend.port)
+    generate(dokploy_db, traefik.dynamic_dir)
+    frozen = verify()
+
+    assert loaded.returncode == 0, loaded.stderr
+    assert "is loaded" in loaded.stderr
+    assert frozen.returncode == 6, frozen.stderr
+    assert "broken.yml" in frozen.stderr

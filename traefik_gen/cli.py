@@ -19,12 +19,14 @@ from typing import Annotated, NoReturn
 
 import typer
 
+from traefik_gen.check import run_check
 from traefik_gen.deploy import deploy_values, render_templates
 from traefik_gen.errors import RemovalRefusedError, SettingsError, TraefikGenError
 from traefik_gen.logs import configure_logging, mask
 from traefik_gen.render import mask_secrets
 from traefik_gen.settings import Mode, Settings, load_settings
 from traefik_gen.sync import SyncResult, sync
+from traefik_gen.verify import verify_generation
 from traefik_gen.watch.loop import Sidecar, replica_source
 from traefik_gen.writer import lock
 
@@ -175,6 +177,83 @@ def watch(
     except TraefikGenError as exc:
         _fail(str(exc), ExitCode.FAILED)
     raise typer.Exit(code)
+
+
+@app.command()
+def check(
+    source: SourceOption = None,
+    out: OutOption = None,
+    mode: ModeOption = None,
+    server: ServerOption = None,
+    upstream: UpstreamOption = None,
+    traefik_api: Annotated[
+        str | None, typer.Option("--traefik-api", help="a running Traefik's API, for labels")
+    ] = None,
+    traefik_binary: Annotated[
+        Path | None, typer.Option("--traefik", help="a traefik binary: load a copy of the files")
+    ] = None,
+    report_format: Annotated[
+        str, typer.Option("--format", help="text, or json for scripts")
+    ] = "text",
+) -> None:
+    """Build the full plan, write nothing, and report every problem found."""
+    overrides = {
+        "source": tuple(source) if source else None,
+        "out": out,
+        "mode": mode,
+        "server": server,
+        "upstream": upstream,
+    }
+    settings = _settings(overrides, False)
+    if report_format not in ("text", "json"):
+        _fail("--format takes text or json", ExitCode.USAGE)
+    try:
+        report = run_check(settings, traefik_api=traefik_api, traefik_binary=traefik_binary)
+    except SettingsError as exc:
+        _fail(str(exc), ExitCode.USAGE)
+    except TraefikGenError as exc:
+        _fail(str(exc), ExitCode.FAILED)
+    text = report.to_json() if report_format == "json" else "\n".join(report.lines())
+    if text:
+        sys.stdout.write(text + "\n")
+    raise typer.Exit(report.exit_code())
+
+
+@app.command()
+def verify(
+    traefik_api: Annotated[
+        str, typer.Option("--traefik-api", help="Traefik's API, e.g. http://127.0.0.1:8080")
+    ],
+    out: OutOption = None,
+    timeout: Annotated[float, typer.Option(help="seconds to wait for the generation")] = 5.0,
+    traefik_log: Annotated[
+        Path | None, typer.Option("--traefik-log", help="Traefik's log, to name a frozen file")
+    ] = None,
+    traefik_binary: Annotated[
+        Path | None,
+        typer.Option("--traefik", help="a traefik binary, to find a frozen file by loading"),
+    ] = None,
+) -> None:
+    """Prove that Traefik loaded the generation in the directory, every router enabled."""
+    settings = _settings({"out": out}, False)
+    try:
+        result = verify_generation(
+            traefik_api,
+            settings.out,
+            settings,
+            timeout=timeout,
+            log_path=traefik_log,
+            traefik_binary=traefik_binary,
+        )
+    except SettingsError as exc:
+        _fail(str(exc), ExitCode.USAGE)
+    except TraefikGenError as exc:
+        _fail(str(exc), ExitCode.FAILED)
+    for line in result.problems:
+        logger.error("%s", line)
+    if result.ok:
+        logger.info("generation %s is loaded; every generated router is enabled", result.generation)
+    raise typer.Exit(result.exit_code())
 
 
 @app.command()
