@@ -95,3 +95,12 @@ def test_a_given_hash_must_be_bcrypt(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match="not a bcrypt hash"):
         PasswordHasher(None).entry(given)
+
+
+def test_a_password_past_bcrypts_72_bytes_is_refused_without_showing_it() -> None:
+    long = "LongDbSecret-" * 8
+
+    with pytest.raises(ConfigError, match="longer than bcrypt's 72 bytes") as caught:
+        PasswordHasher(None, rounds=4).entry(user(password=long))
+
+    assert long not in str(caught.value)

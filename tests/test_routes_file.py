@@ -88,3 +88,19 @@ def test_the_bundled_example_reads_without_rejections() -> None:
 
     assert state.rejections == ()
     assert {o.id for o in state.owners} == {"whoami", "shop", "api"}
+
+
+def test_a_file_that_is_not_utf8_is_a_source_error(tmp_path: Path) -> None:
+    path = tmp_path / "routes.yml"
+    path.write_bytes(b"apps:\n  - id: \xff\xfe\n")
+
+    with pytest.raises(SourceError, match="is not UTF-8 text"):
+        read_routes_file(path)
+
+
+def test_a_second_app_with_the_same_id_is_rejected_not_merged(tmp_path: Path) -> None:
+    state = read_routes_file(write(tmp_path, {"apps": [APP, {**APP, "routes": []}]}))
+
+    assert [o.id for o in state.owners] == ["whoami"]
+    assert len(state.owners[0].routes) == 1
+    assert [r.field for r in state.rejections] == ["apps.1.id"]

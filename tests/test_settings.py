@@ -92,3 +92,40 @@ def test_a_missing_password_file_names_the_file(tmp_path: Path) -> None:
 
     with pytest.raises(SettingsError, match="absent"):
         settings.password()
+
+
+@pytest.mark.parametrize("text", ["POSTGRESQL://u:pw@db/x", " postgresql://u:pw@db/x"])
+def test_a_capitalised_or_padded_url_is_still_a_database(text: str) -> None:
+    (spec,) = load_settings(source=(text,)).sources()
+
+    assert spec.is_database
+    assert "pw" not in spec.describe()
+
+
+def test_a_url_with_a_bad_port_is_described_without_crashing() -> None:
+    (spec,) = load_settings(source=("postgresql://u:pw@db:99999/x",)).sources()
+
+    assert spec.describe() == "postgresql://u@db:<invalid port>/x"
+
+
+def test_a_password_in_the_query_also_draws_the_warning(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING):
+        load_settings(source=("postgresql://u@db/x?password=hunter2",))
+
+    assert "visible to every local user" in caplog.text
+    assert "hunter2" not in caplog.text
+
+
+@pytest.mark.parametrize("upstream", ["{host}", "http://[{host}:{port}", "{host}:{port}"])
+def test_an_upstream_that_gives_no_url_is_refused(upstream: str) -> None:
+    with pytest.raises(SettingsError, match="upstream"):
+        load_settings(upstream=upstream)
+
+
+def test_an_entrypoint_name_must_be_plain() -> None:
+    with pytest.raises(SettingsError, match="entrypoint_web"):
+        load_settings(entrypoint_web="we b{{x}}")
+
+
+def test_a_relative_out_becomes_absolute() -> None:
+    assert load_settings(out=Path("dynamic")).out.is_absolute()

@@ -30,6 +30,7 @@ logger = logging.getLogger(__name__)
 
 _BCRYPT = re.compile(r"^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$")
 _CACHE_VERSION = 1
+_BCRYPT_MAX = 72
 
 
 class PasswordHasher:
@@ -51,7 +52,14 @@ class PasswordHasher:
                 raise ConfigError(f"the hash of user '{user.username}' is not a bcrypt hash")
             return f"{user.username}:{given}"
         assert user.password is not None  # guaranteed by BasicAuthUser's validator
-        return f"{user.username}:{self._hash(user.username, user.password.get_secret_value())}"
+        password = user.password.get_secret_value()
+        if len(password.encode()) > _BCRYPT_MAX:
+            # bcrypt ignores (or, in bcrypt 5, refuses) what is past 72 bytes.
+            raise ConfigError(
+                f"the password of user '{user.username}' is longer than bcrypt's "
+                f"{_BCRYPT_MAX} bytes"
+            )
+        return f"{user.username}:{self._hash(user.username, password)}"
 
     def save(self) -> None:
         """Keep the hashes used by this run (and only those) for the next run."""

@@ -14,7 +14,10 @@ from typing import Literal
 
 __all__ = ["configure_logging", "mask"]
 
-_DSN_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
+# ":/+": a URL taken for a path loses one slash; greedy to the last "@", as a password may
+# hold an unencoded "@".
+_DSN_PASSWORD = re.compile(r"(:/+[^:/@\s]*:)\S*@")
+_QUERY_PASSWORD = re.compile(r"([?&]password=)[^&\s]*", re.IGNORECASE)
 _BCRYPT = re.compile(r"\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}")
 _KEYWORD_PASSWORD = re.compile(r"(password\s*=\s*)('[^']*'|\S+)", re.IGNORECASE)
 
@@ -22,6 +25,7 @@ _KEYWORD_PASSWORD = re.compile(r"(password\s*=\s*)('[^']*'|\S+)", re.IGNORECASE)
 def mask(text: str) -> str:
     """The text with DSN passwords, `password=` values and bcrypt hashes masked."""
     text = _DSN_PASSWORD.sub(r"\1***@", text)
+    text = _QUERY_PASSWORD.sub(r"\1***", text)
     text = _KEYWORD_PASSWORD.sub(r"\1***", text)
     return _BCRYPT.sub("<bcrypt hash>", text)
 

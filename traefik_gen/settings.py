@@ -41,20 +41,28 @@ class SourceSpec:
     """One `--source`: a PostgreSQL URL or the path of a routes file."""
 
     def __init__(self, text: str) -> None:
-        self.text = text
-        self.is_database = text.startswith(("postgres://", "postgresql://"))
+        # A stray space or a capitalised scheme must not turn a URL into a "file path",
+        # whose error message would then show the password.
+        self.text = text.strip()
+        self.is_database = self.text.lower().startswith(("postgres://", "postgresql://"))
 
     @property
     def has_password(self) -> bool:
-        return self.is_database and urlsplit(self.text).password is not None
+        if not self.is_database:
+            return False
+        parts = urlsplit(self.text)
+        return parts.password is not None or "password=" in parts.query.lower()
 
     def describe(self) -> str:
-        """The source for messages: a URL without its password."""
+        """The source for messages: a URL without its password or query."""
         if not self.is_database:
             return self.text
         parts = urlsplit(self.text)
         host = parts.hostname or "localhost"
-        port = f":{parts.port}" if parts.port else ""
+        try:
+            port = f":{parts.port}" if parts.port else ""
+        except ValueError:
+            port = ":<invalid port>"
         user = f"{parts.username}@" if parts.username else ""
         return f"{parts.scheme}://{user}{host}{port}{parts.path}"
 
@@ -131,10 +139,27 @@ class Settings(BaseSettings):
     @classmethod
     def _upstream_is_a_template(cls, value: str) -> str:
         try:
-            value.format(scheme="http", host="h", port=80)
+            sample = urlsplit(value.format(scheme="http", host="backend", port=80))
+            usable = sample.scheme in ("http", "https", "h2c") and bool(sample.hostname)
+            sample.port  # noqa: B018 (raises on a malformed port)
         except (KeyError, IndexError, ValueError) as exc:
             raise ValueError("use only the fields {scheme}, {host} and {port}") from exc
+        if not usable:
+            raise ValueError("it must give a URL with a scheme and a host")
         return value
+
+    @field_validator("entrypoint_web", "entrypoint_websecure")
+    @classmethod
+    def _entrypoint_is_a_name(cls, value: str) -> str:
+        if not value or not all(c.isascii() and (c.isalnum() or c in "-_") for c in value):
+            raise ValueError("use letters, digits, dashes and underscores only")
+        return value
+
+    @field_validator("out")
+    @classmethod
+    def _out_is_absolute(cls, value: Path) -> Path:
+        # Self-heal compares the watcher's absolute paths with this one.
+        return value.absolute()
 
     @field_validator("file_prefix", "name_prefix")
     @classmethod

@@ -55,6 +55,7 @@ def read_routes_file(path: Path) -> DesiredState:
         raise SourceError(f"routes file '{path}' must hold one top-level key 'apps', a list")
     owners: list[Owner] = []
     rejections: list[Rejection] = []
+    seen: set[str] = set()
     for index, raw in enumerate(apps):
         app_id = str(raw.get("id", f"#{index}")) if isinstance(raw, dict) else f"#{index}"
         try:
@@ -62,6 +63,10 @@ def read_routes_file(path: Path) -> DesiredState:
         except ValidationError as exc:
             rejections.extend(_rejections(path, app_id, exc))
             continue
+        if app.id in seen:
+            rejections.append(_duplicate(path, app.id, index))
+            continue
+        seen.add(app.id)
         owners.extend(_owners(path, app))
     return DesiredState(owners=tuple(owners), rejections=tuple(rejections))
 
@@ -71,6 +76,8 @@ def _load(path: Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise SourceError(f"cannot read routes file '{path}': {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise SourceError(f"routes file '{path}' is not UTF-8 text (byte {exc.start})") from None
     try:
         if path.suffix.lower() == ".toml":
             data: Any = tomllib.loads(text)
@@ -91,7 +98,18 @@ def _position(exc: Exception) -> str:
     if mark is not None:
         return f"line {mark.line + 1}, column {mark.column + 1}"
     line = getattr(exc, "lineno", None)
+    column = getattr(exc, "colno", None)
+    if line and column:
+        return f"line {line}, column {column}"
     return f"line {line}" if line else "syntax error"
+
+
+def _duplicate(path: Path, app_id: str, index: int) -> Rejection:
+    return Rejection(
+        ref=RowRef(table=f"routes file {path}", row_id=app_id, app=app_id),
+        field=f"apps.{index}.id",
+        reason="another app of the file has the same id; only the first is read",
+    )
 
 
 def _rejections(path: Path, app_id: str, exc: ValidationError) -> list[Rejection]:

@@ -25,7 +25,8 @@ class DirectoryWatcher:
     """Calls `on_change(owned)` for changes to top-level config files of the directory."""
 
     def __init__(self, out: Path, prefix: str, on_change: Callable[[bool], None]) -> None:
-        self._out = out
+        # watchfiles reports absolute, resolved paths; compare with the same form.
+        self._out = out.resolve()
         self._prefix = prefix
         self._on_change = on_change
         self._stop = threading.Event()
