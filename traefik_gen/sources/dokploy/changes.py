@@ -17,7 +17,7 @@ from psycopg import sql
 from psycopg.rows import TupleRow
 
 from traefik_gen.errors import SourceError
-from traefik_gen.sources.dokploy.queries import describe_target, reading
+from traefik_gen.sources.dokploy.queries import describe_target, limited, reading
 from traefik_gen.sources.dokploy.schema import probe_schema
 
 __all__ = ["ChangeDetector", "Fingerprint"]
@@ -71,7 +71,7 @@ class ChangeDetector:
         if self._conn is not None and not self._conn.closed:
             return self._conn
         conn = psycopg.connect(
-            self._conninfo, connect_timeout=self._timeout, password=self._password
+            limited(self._conninfo), connect_timeout=self._timeout, password=self._password
         )
         conn.read_only = True
         with conn.transaction():

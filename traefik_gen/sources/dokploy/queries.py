@@ -19,7 +19,7 @@ from typing import NoReturn, TypeVar
 
 import psycopg
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import TupleRow, class_row
 
 from traefik_gen.errors import SourceError
@@ -491,8 +491,6 @@ def open_snapshot(
     Raises:
         SourceError: the connection string is invalid or the server cannot be reached.
     """
-    # Limitation: no statement_timeout is set; a read blocked by a lock (a running Dokploy
-    # migration) waits until the lock is released, as the settings offer no bound for it.
     conn = _connect(conninfo, password, connect_timeout)
     with conn:
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
@@ -501,12 +499,28 @@ def open_snapshot(
             yield conn
 
 
+# A read blocked by a lock (a running Dokploy migration) or a dead peer must fail, not hang:
+# the server ends a statement after 30 s, and keepalives notice a peer that went away.
+SESSION_LIMITS: dict[str, str | int] = {
+    "options": "-c statement_timeout=30s -c idle_in_transaction_session_timeout=60s",
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+}
+
+
+def limited(conninfo: str) -> str:
+    """The connection string with SESSION_LIMITS added (they win over the caller's)."""
+    return make_conninfo(conninfo, **SESSION_LIMITS)
+
+
 def _connect(conninfo: str, password: str | None, timeout: float) -> psycopg.Connection[TupleRow]:
     target = describe_target(conninfo)
     # libpq takes whole seconds, and 0 would mean "wait forever".
     seconds = max(1, math.ceil(timeout))
     try:
         # A None password is dropped by psycopg, leaving the conninfo's own.
-        return psycopg.connect(conninfo, connect_timeout=seconds, password=password)
+        return psycopg.connect(limited(conninfo), connect_timeout=seconds, password=password)
     except psycopg.Error as exc:
         _raise_source_error("connect to", target, exc, _secrets_of(conninfo, password))
