@@ -40,7 +40,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
-
 def _template_dir() -> Path:
     """templates/ of a checkout, else the copy a wheel installs under <prefix>/share."""
     checkout = Path(__file__).resolve().parent.parent / "templates"

@@ -56,7 +56,13 @@ HASH_MASK = "<password hash>"
 Scalar = str | int | float | bool | None
 
 
-class _Dumper(yaml.SafeDumper):
+# libyaml's emitter and parser are ten times faster than PyYAML's pure-Python ones; the
+# resolver (which decides what gets quoted) is the same Python class in both.
+_SafeDumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+_SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Dumper(_SafeDumper):  # type: ignore[valid-type,misc]
     """A SafeDumper that also quotes what a YAML 1.2 reader would not take as a string."""
 
 
@@ -219,7 +225,7 @@ def _decode(content: bytes) -> str:
 
 def _parse_yaml(text: str) -> Any:
     try:
-        parsed = yaml.safe_load(text)
+        parsed = yaml.load(text, Loader=_SafeLoader)
     except yaml.MarkedYAMLError as e:
         # The problem mark only: the message of a parse error can quote a line, and a
         # line can hold a password hash.

@@ -7,6 +7,7 @@ diff take exactly the same path as a real write and stop just before the first b
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import tomllib
 from collections.abc import Iterable, Mapping
@@ -18,7 +19,7 @@ import yaml
 
 from traefik_gen.auth import PasswordHasher
 from traefik_gen.errors import RemovalRefusedError
-from traefik_gen.plan import DirectoryView, Plan, PlanOptions, build_plan
+from traefik_gen.plan import DirectoryView, OwnerMemo, Plan, PlanOptions, build_plan
 from traefik_gen.plan.domains import Entrypoints
 from traefik_gen.render import Format, parse_rendered, render
 from traefik_gen.routes import DesiredState
@@ -26,7 +27,7 @@ from traefik_gen.settings import Settings
 from traefik_gen.sources import read_sources
 from traefik_gen.writer import STAGING_DIR, DirectoryState, WriteResult, apply, scan, unified_diff
 
-__all__ = ["SyncResult", "plan_options", "sync"]
+__all__ = ["SyncMemo", "SyncResult", "plan_options", "sync"]
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +57,19 @@ class SyncResult:
     diff: str | None = None
 
 
+@dataclass
+class SyncMemo:
+    """What one sync leaves for the next in a long-running process (the sidecar).
+
+    Owned files read back, by their bytes; owners' plans (see OwnerMemo); rendered bytes,
+    by the identity of the planned data they came from.
+    """
+
+    owners: OwnerMemo = field(default_factory=OwnerMemo)
+    parsed: dict[str, tuple[bytes, dict[str, Any]]] = field(default_factory=dict)
+    rendered: dict[str, tuple[dict[str, Any], bytes]] = field(default_factory=dict)
+
+
 def plan_options(settings: Settings) -> PlanOptions:
     return PlanOptions(
         mode=settings.mode,
@@ -75,18 +89,23 @@ def sync(
     diff: bool = False,
     desired: DesiredState | None = None,
     replicas: Mapping[tuple[str, str], tuple[str, ...]] | None = None,
+    memo: SyncMemo | None = None,
 ) -> SyncResult:
-    """Read the sources, plan, and bring the directory to the plan (or show what would change)."""
+    """Read the sources, plan, and bring the directory to the plan (or show what would change).
+
+    A `memo` kept across calls spares unchanged owners their planning and rendering.
+    """
     if desired is None:
         desired = read_sources(settings)
     out = settings.out
     preview = dry_run or diff
     state = scan(out, prefix=settings.file_prefix, create=not preview)
     hasher = PasswordHasher(out / STAGING_DIR / "bcrypt-cache", rounds=settings.bcrypt_rounds)
-    view = directory_view(state)
-    plan = build_plan(desired, plan_options(settings), view, hasher, replicas)
-    files = _rendered(plan, state, settings)
-    _guard_removals(view, files, settings)
+    view = directory_view(state, memo.parsed if memo is not None else None)
+    owners = memo.owners if memo is not None else None
+    plan = build_plan(desired, plan_options(settings), view, hasher, replicas, owners)
+    files = _rendered(plan, state, settings, memo.rendered if memo is not None else None)
+    _guard_removals(view, plan, settings)
     result = SyncResult(plan=plan, write=apply(out, files, state, dry_run=preview), files=files)
     if diff:
         result.diff = unified_diff(out, files, state)
@@ -95,14 +114,37 @@ def sync(
     return result
 
 
-def _rendered(plan: Plan, state: DirectoryState, settings: Settings) -> dict[str, bytes]:
-    files = {name: render(data, settings.format) for name, data in plan.files.items()}
+def _rendered(
+    plan: Plan,
+    state: DirectoryState,
+    settings: Settings,
+    memo: dict[str, tuple[dict[str, Any], bytes]] | None = None,
+) -> dict[str, bytes]:
+    files = {name: _render_one(name, data, settings, memo) for name, data in plan.files.items()}
+    if memo is not None:
+        for name in set(memo) - set(plan.files):
+            del memo[name]
     for name in plan.kept:
         files[name] = state.owned[name]
     if files:
         name, data = generation_marker(files, settings)
         files[name] = render(data, settings.format)
     return files
+
+
+def _render_one(
+    name: str,
+    data: dict[str, Any],
+    settings: Settings,
+    memo: dict[str, tuple[dict[str, Any], bytes]] | None,
+) -> bytes:
+    hit = memo.get(name) if memo is not None else None
+    if hit is not None and hit[0] is data:
+        return hit[1]
+    content = render(data, settings.format)
+    if memo is not None:
+        memo[name] = (data, content)
+    return content
 
 
 def marker_filename(settings: Settings) -> str:
@@ -129,7 +171,7 @@ def marker_name(settings: Settings, generation: str) -> str:
     return f"{settings.name_prefix}-generation-{generation}"
 
 
-def _guard_removals(view: DirectoryView, files: Mapping[str, bytes], settings: Settings) -> None:
+def _guard_removals(view: DirectoryView, plan: Plan, settings: Settings) -> None:
     """Refuse a plan that drops most of the routers the directory serves now.
 
     An empty or wrong answer (the wrong database, a fresh restore) looks like "every route
@@ -138,7 +180,11 @@ def _guard_removals(view: DirectoryView, files: Mapping[str, bytes], settings: S
     if settings.allow_mass_removal:
         return
     before = _routers(view.previous.values())
-    after = _routers(parse_rendered(content, _format_of(name)) for name, content in files.items())
+    if not before:
+        return
+    # The plan's own data, not the rendered bytes read back: the same routers, unparsed.
+    kept = (view.previous[name] for name in plan.kept if name in view.previous)
+    after = _routers(itertools.chain(plan.files.values(), kept))
     removed = before - after
     if len(removed) <= settings.removal_floor:
         return
@@ -158,17 +204,34 @@ def _routers(documents: Iterable[Mapping[str, Any]]) -> set[str]:
     return found
 
 
-def directory_view(state: DirectoryState) -> DirectoryView:
-    """Names defined by foreign files, and the last generation of every owned file."""
+def directory_view(
+    state: DirectoryState, parsed: dict[str, tuple[bytes, dict[str, Any]]] | None = None
+) -> DirectoryView:
+    """Names defined by foreign files, and the last generation of every owned file.
+
+    `parsed` (kept by the caller across calls) spares re-reading a file whose bytes are
+    the same as last time.
+    """
     view = DirectoryView()
     for path in state.foreign:
         for section, names in _names_in(path).items():
             view.foreign_names.setdefault(section, set()).update(names)
     for name, content in state.owned.items():
+        view.digests[name] = hashlib.sha256(content).hexdigest()
+        hit = parsed.get(name) if parsed is not None else None
+        if hit is not None and hit[0] == content:
+            view.previous[name] = hit[1]
+            continue
         try:
             view.previous[name] = parse_rendered(content, _format_of(name))
         except (ValueError, yaml.YAMLError, tomllib.TOMLDecodeError):
             logger.warning("cannot read back the owned file %s; it will be rewritten", name)
+            continue
+        if parsed is not None:
+            parsed[name] = (content, view.previous[name])
+    if parsed is not None:
+        for name in set(parsed) - set(state.owned):
+            del parsed[name]
     return view
 
 

@@ -288,7 +288,7 @@ def _not_loaded(
     ]
     if failure:
         problems.append(failure)
-    freeze, note = _diagnose(out, log_path, traefik_binary)
+    freeze, note = _diagnose(out, log_path, traefik_binary, name)
     if freeze is not None:
         problems.append(f"traefik's file provider is frozen by {freeze.path}: {freeze.error}")
     if note:
@@ -298,12 +298,12 @@ def _not_loaded(
 
 
 def _diagnose(
-    out: Path, log_path: Path | None, traefik_binary: Path | None
+    out: Path, log_path: Path | None, traefik_binary: Path | None, marker: str | None = None
 ) -> tuple[Freeze | None, str | None]:
     """The freezing file, from the log first, then from a scratch Traefik; else a note why not."""
     notes: list[str] = []
     if log_path is not None:
-        freeze = find_freeze_in_log(log_path, out)
+        freeze = find_freeze_in_log(log_path, out, expected=marker)
         if freeze is not None and _is_current(freeze, out):
             return freeze, None
         if freeze is not None:
@@ -330,11 +330,13 @@ def _is_current(freeze: Freeze, out: Path) -> bool:
     return freeze.path.is_file() and freeze.path.resolve().is_relative_to(out.resolve())
 
 
-def find_freeze_in_log(log_path: Path, out: Path) -> Freeze | None:
+def find_freeze_in_log(log_path: Path, out: Path, *, expected: str | None = None) -> Freeze | None:
     """The last file-provider load error of Traefik's log, unless a load succeeded since.
 
-    The path is mapped into `out` by its longest existing tail, since Traefik in a
-    container sees the directory under another mount point.
+    A load counts only when it holds `expected` (the current marker's name): Traefik's
+    throttle re-delivers the last good, older configuration after an error, which is no
+    recovery. The path is mapped into `out` by its longest existing tail, since Traefik in
+    a container sees the directory under another mount point.
     """
     # Limitation: only a DEBUG log shows successful loads; below DEBUG an old, since-fixed
     # error still names its file when that file exists (the caller checks it does).
@@ -343,7 +345,9 @@ def find_freeze_in_log(log_path: Path, out: Path) -> Freeze | None:
         return None
     for line in reversed(text.splitlines()):
         if _LOADED_MESSAGE in line and "providerName=file" in line:
-            return None
+            if expected is None or expected in line:
+                return None
+            continue
         if any(message in line for message in _FREEZE_MESSAGES):
             return _freeze_of(line, out)
     return None

@@ -8,6 +8,8 @@ the fault is in its protection (basic auth, forward auth): then it is not publis
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -23,7 +25,7 @@ from traefik_gen.traefik.labels import labels_to_config
 from traefik_gen.traefik.model import defined_names, dump_config, parse_config
 from traefik_gen.traefik.regex import check_re2
 
-__all__ = ["DirectoryView", "Plan", "PlanOptions", "build_plan"]
+__all__ = ["DirectoryView", "OwnerMemo", "Plan", "PlanOptions", "build_plan"]
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +50,8 @@ class DirectoryView:
 
     foreign_names: dict[str, set[str]] = field(default_factory=dict)
     previous: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # A digest of each owned file's bytes: part of an owner's memo key.
+    digests: dict[str, str] = field(default_factory=dict)
 
     def foreign_exists(self, section: str, name: str) -> bool:
         return name in self.foreign_names.get(section, set())
@@ -64,6 +68,27 @@ class Plan:
     routers: int = 0
 
 
+@dataclass(frozen=True)
+class _Planned:
+    key: str
+    data: dict[str, Any]
+    defined: dict[str, set[str]]
+
+
+@dataclass
+class OwnerMemo:
+    """The last plan of every cleanly planned owner, keyed by a digest of all it depends on.
+
+    The sidecar keeps one across syncs, so an unchanged owner is neither re-planned nor
+    (by identity of its data) re-rendered. Owners with basic-auth users are always planned
+    again: the hash cache keeps only the hashes a run asked for.
+    """
+
+    entries: dict[str, _Planned] = field(default_factory=dict)
+    reused: int = 0
+    planned: int = 0
+
+
 class _OwnerError(ConfigError):
     def __init__(self, field_name: str, reason: str) -> None:
         super().__init__(reason)
@@ -77,17 +102,87 @@ def build_plan(
     view: DirectoryView,
     hasher: PasswordHasher,
     replicas: Mapping[tuple[str, str], tuple[str, ...]] | None = None,
+    memo: OwnerMemo | None = None,
 ) -> Plan:
     """The configuration of every file the tool owns, from the desired state."""
     plan = Plan(rejections=list(desired.rejections))
     plan.kept.extend(_files_of_owners_broken_upstream(desired, options, view))
     taken: dict[tuple[str, str], str] = {}
+    context = _context_key(options, view, replicas or {}) if memo is not None else ""
+    fresh: dict[str, _Planned] = {}
     for owner in sorted(desired.owners, key=lambda o: (o.kind.value, o.id)):
         if not _wanted(owner, options.mode):
             plan.notices.extend(_unserved_by_dokploy(owner, view))
             continue
-        _plan_owner(owner, options, view, hasher, plan, taken, replicas or {})
+        if memo is None or owner.users:
+            _plan_owner(owner, options, view, hasher, plan, taken, replicas or {})
+            continue
+        _plan_with_memo(owner, options, view, hasher, plan, taken, replicas or {}, memo, context)
+        filename = _names(owner, options).filename
+        if filename in memo.entries:
+            fresh[filename] = memo.entries[filename]
+    if memo is not None:
+        memo.entries = fresh
     return plan
+
+
+def _plan_with_memo(
+    owner: Owner,
+    options: PlanOptions,
+    view: DirectoryView,
+    hasher: PasswordHasher,
+    plan: Plan,
+    taken: dict[tuple[str, str], str],
+    replicas: Mapping[tuple[str, str], tuple[str, ...]],
+    memo: OwnerMemo,
+    context: str,
+) -> None:
+    filename = _names(owner, options).filename
+    key = _owner_key(owner, context, view.digests.get(filename, ""), plan.rejections)
+    hit = memo.entries.get(filename)
+    if hit is not None and hit.key == key and _claimed_again(hit, filename, view, taken):
+        memo.reused += 1
+        _add_file(plan, filename, hit.data)
+        return
+    memo.entries.pop(filename, None)
+    memo.planned += 1
+    rejections, kept = len(plan.rejections), len(plan.kept)
+    planned = _plan_owner(owner, options, view, hasher, plan, taken, replicas)
+    if planned is not None and len(plan.rejections) == rejections and len(plan.kept) == kept:
+        memo.entries[filename] = _Planned(key, planned[0], planned[1])
+
+
+def _claimed_again(
+    hit: _Planned, filename: str, view: DirectoryView, taken: dict[tuple[str, str], str]
+) -> bool:
+    try:
+        _claim_names(hit.defined, filename, view, taken)
+    except _OwnerError:
+        # Planned again below, which reports the clash as a rejection.
+        return False
+    return True
+
+
+def _context_key(
+    options: PlanOptions,
+    view: DirectoryView,
+    replicas: Mapping[tuple[str, str], tuple[str, ...]],
+) -> str:
+    """What every owner's plan depends on besides the owner itself."""
+    foreign = sorted((section, sorted(names)) for section, names in view.foreign_names.items())
+    shared = [repr(options), foreign, sorted((list(k), list(v)) for k, v in replicas.items())]
+    return hashlib.sha256(json.dumps(shared).encode()).hexdigest()
+
+
+def _owner_key(owner: Owner, context: str, previous: str, rejections: list[Rejection]) -> str:
+    mine = [
+        r.model_dump_json()
+        for r in rejections
+        if r.owner_kind is owner.kind and r.owner_id == owner.id
+    ]
+    # Secrets dump masked: which is why owners with users never reach the memo.
+    text = json.dumps([context, previous, owner.model_dump(mode="json"), mine])
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _files_of_owners_broken_upstream(
@@ -130,24 +225,30 @@ def _plan_owner(
     plan: Plan,
     taken: dict[tuple[str, str], str],
     replicas: Mapping[tuple[str, str], tuple[str, ...]],
-) -> None:
+) -> tuple[dict[str, Any], dict[str, set[str]]] | None:
+    """Plan one owner into `plan`; its data and defined names, or None when rejected."""
     names = _names(owner, options)
     try:
         if owner.kind is OwnerKind.LABELS:
             data = _label_config(owner, names, options, view)
         else:
             data = _route_config(owner, names, options, view, hasher, plan.rejections, replicas)
-        data = _validated(data, names.filename)
-        _claim_names(data, names.filename, view, taken)
+        data, defined = _validated(data, names.filename)
+        _claim_names(defined, names.filename, view, taken)
     except _OwnerError as fault:
         plan.rejections.append(
             Rejection(ref=_owner_ref(owner), field=fault.field, reason=fault.reason)
         )
         if names.filename in view.previous:
             plan.kept.append(names.filename)
-        return
+        return None
+    _add_file(plan, names.filename, data)
+    return data, defined
+
+
+def _add_file(plan: Plan, filename: str, data: dict[str, Any]) -> None:
     if data:
-        plan.files[names.filename] = data
+        plan.files[filename] = data
         plan.routers += len(data.get("http", {}).get("routers", {}))
 
 
@@ -388,15 +489,19 @@ def _router_refs(router: dict[str, Any]) -> list[tuple[str, str]]:
     return refs
 
 
-def _validated(data: dict[str, Any], filename: str) -> dict[str, Any]:
-    """Every file passes the model of Traefik's configuration before a byte is written."""
+def _validated(data: dict[str, Any], filename: str) -> tuple[dict[str, Any], dict[str, set[str]]]:
+    """Every file passes the model of Traefik's configuration before a byte is written.
+
+    Returns the file's canonical data and the names it defines per section.
+    """
     if not data:
-        return {}
+        return {}, {}
     _drop_empty(data)
     try:
-        return dump_config(parse_config(data, source=filename))
+        config = parse_config(data, source=filename)
     except ConfigError as exc:
         raise _OwnerError("configuration", str(exc)) from exc
+    return dump_config(config), defined_names(config)
 
 
 def _drop_empty(data: dict[str, Any]) -> None:
@@ -410,15 +515,12 @@ def _drop_empty(data: dict[str, Any]) -> None:
 
 
 def _claim_names(
-    data: dict[str, Any], filename: str, view: DirectoryView, taken: dict[tuple[str, str], str]
+    defined: Mapping[str, set[str]],
+    filename: str,
+    view: DirectoryView,
+    taken: dict[tuple[str, str], str],
 ) -> None:
-    if not data:
-        return
-    claimed = [
-        (section, name)
-        for section, found in defined_names(parse_config(data, source=filename)).items()
-        for name in found
-    ]
+    claimed = [(section, name) for section, found in defined.items() for name in found]
     for section, name in claimed:
         other = taken.get((section, name))
         if other is not None:

@@ -21,7 +21,7 @@ from typing import Protocol
 from traefik_gen.errors import TraefikGenError, WriteError
 from traefik_gen.settings import Settings
 from traefik_gen.sources.dokploy.changes import ChangeDetector
-from traefik_gen.sync import SyncResult, sync
+from traefik_gen.sync import SyncMemo, SyncResult, sync
 from traefik_gen.watch.directory import DirectoryWatcher
 from traefik_gen.watch.http import EndpointServer
 from traefik_gen.watch.metrics import Health, Metrics
@@ -55,6 +55,7 @@ class Sidecar:
         self._detectors = _detectors(settings)
         self._fingerprint: object = None
         self._files: dict[str, bytes] | None = None
+        self._memo = SyncMemo()
         self._failure: str | None = None
         self._failures = 0
 
@@ -70,8 +71,7 @@ class Sidecar:
                     self._serve()
         finally:
             endpoints.stop()
-            for detector in self._detectors:
-                detector.close()
+            self.close()
         logger.info("stopped")
         return 0
 
@@ -84,6 +84,15 @@ class Sidecar:
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
+
+    def poll(self) -> bool:
+        """One poll as the loop runs it when due (a sync only if the sources moved); ok?"""
+        return self._poll(self._take_reasons())
+
+    def close(self) -> None:
+        """Close the change detectors' connections (`run` does it on its way out)."""
+        for detector in self._detectors:
+            detector.close()
 
     # The lock: one writer per directory, whichever container or host it runs in.
 
@@ -160,7 +169,7 @@ class Sidecar:
     def _full_sync(self, reasons: set[str]) -> None:
         started = time.perf_counter()
         replicas = self._docker.snapshot() if self._docker is not None else None
-        result = sync(self.settings, replicas=replicas)
+        result = sync(self.settings, replicas=replicas, memo=self._memo)
         self.metrics.duration.observe(time.perf_counter() - started)
         self._files = result.files
         self._report(result, reasons)
