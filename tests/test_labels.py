@@ -483,9 +483,31 @@ def test_foreign_references_keep_their_bare_name() -> None:
 
 def test_provider_qualified_references_are_kept_verbatim() -> None:
     labels = _with_router(middlewares="auth@docker, strip@file", service="api@internal")
-    router = _http(labels)["routers"]["shop-api"]
+    foreign = {("http.middlewares", "strip")}
+    router = _http(labels, foreign=foreign)["routers"]["shop-api"]
     assert router["middlewares"] == ["auth@docker", "strip@file"]
     assert router["service"] == "api@internal"
+
+
+def test_a_file_reference_must_exist_in_a_file_of_the_directory() -> None:
+    message = _error(_with_router(middlewares="strip@file"))
+
+    assert "references middleware 'strip@file' that exists nowhere" in message
+
+
+def test_values_traefik_refuses_at_runtime_are_errors() -> None:
+    assert "is not a plain name" in _error(_with_router(entrypoints="web`"))
+    assert "label 'traefik.http.routers.api.rule'" in _error(_with_router(rule="Host(`a b`)"))
+    regex = {
+        **SEED,
+        "traefik.http.middlewares.m.redirectregex.regex": "(?<=a)b",
+        "traefik.http.middlewares.m.redirectregex.replacement": "x",
+    }
+    assert "is not a regular expression" in _error(regex)
+    url = {k: v for k, v in SEED.items() if "server.port" not in k}
+    url["traefik.http.services.api.loadbalancer.server.url"] = "http://a b"
+    assert "the server url is not a valid url" in _error(url)
+    assert "contains a control character" in _error({**SEED, "traefik.http.routers.a\0b.rule": "x"})
 
 
 def test_reference_to_the_default_tls_options_is_kept() -> None:

@@ -22,7 +22,7 @@ from traefik_gen.errors import RemovalRefusedError
 from traefik_gen.plan import DirectoryView, OwnerMemo, Plan, PlanOptions, build_plan
 from traefik_gen.plan.domains import Entrypoints
 from traefik_gen.render import Format, parse_rendered, render
-from traefik_gen.routes import DesiredState
+from traefik_gen.routes import DesiredState, Rejection, RowRef
 from traefik_gen.settings import Settings
 from traefik_gen.sources import read_sources
 from traefik_gen.writer import STAGING_DIR, DirectoryState, WriteResult, apply, scan, unified_diff
@@ -126,10 +126,28 @@ def _rendered(
             del memo[name]
     for name in plan.kept:
         files[name] = state.owned[name]
+    _drop_taken_names(files, plan, state, settings)
     if files:
         name, data = generation_marker(files, settings)
         files[name] = render(data, settings.format)
     return files
+
+
+def _drop_taken_names(
+    files: dict[str, bytes], plan: Plan, state: DirectoryState, settings: Settings
+) -> None:
+    """A foreign file holding one owner's file name costs that owner only, never the rest."""
+    taken = {path.name for path in state.foreign if path.parent == settings.out}
+    for name in sorted(taken & set(files)):
+        del files[name]
+        plan.rejections.append(
+            Rejection(
+                ref=RowRef(table="directory", row_id=name, app=name),
+                field="file",
+                reason=f"'{settings.out / name}' exists and is not traefik-gen's "
+                "(no header); this owner is not written until it is moved away",
+            )
+        )
 
 
 def _render_one(

@@ -261,6 +261,7 @@ def _label_config(
     def server_url(port: int, scheme: str) -> str:
         return options.upstream.format(scheme=scheme, host=owner.name, port=port)
 
+    source = _owner_ref(owner).describe("labelsSwarm")
     try:
         config = labels_to_config(
             owner.labels,
@@ -268,10 +269,11 @@ def _label_config(
             namespace=lambda _section, name: names.label(name),
             server_url=server_url,
             foreign_exists=view.foreign_exists,
-            source=_owner_ref(owner).describe("labelsSwarm"),
+            source=source,
         )
     except ConfigError as exc:
-        raise _OwnerError("labelsSwarm", str(exc)) from exc
+        # The rejection line names the row already; keep the label's own part only.
+        raise _OwnerError("labelsSwarm", str(exc).removeprefix(f"{source}: ")) from exc
     return {} if config is None else dump_config(config)
 
 
@@ -288,8 +290,10 @@ def _route_config(
     auth, auth_fault = _basic_auth(owner, names, hasher, rejections)
     previous = view.previous.get(names.filename, {})
     groups: list[RouteObjects] = []
+    bases: dict[str, str] = {}
     for route in sorted(owner.routes, key=lambda r: _sort_key(r.key)):
         try:
+            _check_distinct(route.key, names, bases)
             objects = build_route(
                 route,
                 owner,
@@ -317,6 +321,18 @@ def _route_config(
     _add_shared(http, groups, owner, names, redirects, auth)
     _close_references(http, previous, names, view)
     return {"http": http} if http.get("routers") else {}
+
+
+def _check_distinct(key: str, names: OwnerNames, bases: dict[str, str]) -> None:
+    """Two keys of one owner must not give the same object names ("a b" and "a-b")."""
+    base = names.route(key)
+    if base in bases:
+        raise RouteError(
+            "key",
+            f"route key {key!r} gives the same names as route {bases[base]!r}",
+            keep_last=False,
+        )
+    bases[base] = key
 
 
 def _sort_key(key: str) -> tuple[int, int | str]:

@@ -12,12 +12,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from traefik_gen.errors import ConfigError
 from traefik_gen.plan.naming import OwnerNames
 from traefik_gen.routes import Backend, Owner, Route, Tls
-from traefik_gen.traefik.hosts import normalize_host
+from traefik_gen.traefik.hosts import normalize_host, usable_url
 from traefik_gen.traefik.rules import route_rule, validate_path
 
 __all__ = ["Entrypoints", "RouteError", "RouteObjects", "SharedNeeds", "build_route"]
@@ -134,12 +133,13 @@ def _service(
     backend: Backend, upstream: str, replicas: Mapping[tuple[str, str], tuple[str, ...]]
 ) -> dict[str, Any]:
     if backend.url is not None:
+        if not usable_url(backend.url):
+            raise RouteError("backend.url", f"backend url {backend.url!r} is not a valid url")
         urls = [backend.url]
     else:
         urls = [_upstream_url(backend, host, upstream) for host in _hosts(backend, replicas)]
     for url in urls:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https", "h2c") or not parts.hostname:
+        if not usable_url(url):
             raise RouteError("backend", "the backend url has no usable scheme or host")
     servers = [{"url": url} for url in urls]
     return {"loadBalancer": {"servers": servers, "passHostHeader": True}}
@@ -154,7 +154,9 @@ def _hosts(backend: Backend, replicas: Mapping[tuple[str, str], tuple[str, ...]]
 
 def _upstream_url(backend: Backend, host: str, upstream: str) -> str:
     if not _DOCKER_NAME.fullmatch(host):
-        raise RouteError("appName", f"backend host {host!r} is not a usable DNS name")
+        # A compose backend's name comes from its service; anything else from the app.
+        field = "serviceName" if backend.compose_service else "appName"
+        raise RouteError(field, f"backend host {host!r} is not a usable DNS name")
     return upstream.format(scheme=backend.scheme, host=host, port=backend.port)
 
 

@@ -144,7 +144,9 @@ def _owners(path: Path, app: FileApp) -> list[Owner]:
         id=app.id,
         name=name,
         routes=routes,
-        redirects=app.redirects,
+        redirects=tuple(
+            r.model_copy(update={"ref": r.ref or ref(f"redirects/{r.key}")}) for r in app.redirects
+        ),
         users=tuple(
             u.model_copy(update={"ref": u.ref or ref(f"users/{u.username}")}) for u in app.users
         ),

@@ -30,13 +30,14 @@ import logging
 import re
 import unicodedata
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import idna
 
 from traefik_gen.errors import RuleError
 from traefik_gen.traefik.rules import quote
 
-__all__ = ["Host", "normalize_host"]
+__all__ = ["Host", "normalize_host", "usable_url"]
 
 logger = logging.getLogger(__name__)
 
@@ -201,3 +202,17 @@ def _quote_meta(text: str) -> str:
 
 def _lower_first(text: str) -> str:
     return text[:1].lower() + text[1:]
+
+
+def usable_url(url: str) -> bool:
+    """A server URL Traefik's load balancer accepts: http(s)/h2c, a host, no space."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises on a malformed port)
+    except ValueError:
+        return False
+    return (
+        parts.scheme in ("http", "https", "h2c")
+        and bool(parts.hostname)
+        and not any(c.isspace() or not c.isprintable() for c in url)
+    )

@@ -26,6 +26,7 @@ list of keys. No error message carries a label value: labels can hold basic-auth
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -35,6 +36,7 @@ from urllib.parse import urlsplit
 from pydantic import ValidationError
 
 from traefik_gen.errors import LabelError, RuleError
+from traefik_gen.traefik.hosts import normalize_host, usable_url
 from traefik_gen.traefik.model import (
     DynamicConfig,
     FieldSpec,
@@ -50,11 +52,14 @@ from traefik_gen.traefik.model import (
     references,
     rename,
 )
+from traefik_gen.traefik.regex import check_re2
 from traefik_gen.traefik.rules import parse_rule
 
 __all__ = ["labels_to_config"]
 
 logger = logging.getLogger(__name__)
+
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_-]{1,100}")
 
 _ROOT = "traefik"
 _DYNAMIC = ("traefik.http", "traefik.tcp", "traefik.udp", "traefik.tls.stores.default")
@@ -96,6 +101,10 @@ def labels_to_config(
         LabelError: naming `source` and the label key (never its value).
     """
     reader = _Reader(source)
+    for key in labels:
+        # Every other control character already fails the tokenizer; NUL would be slugged.
+        if not key.isprintable():
+            raise LabelError(f"{source}: label {key!r} contains a control character")
     if not reader.enabled(labels, exposed_by_default):
         logger.debug("%s: labels not enabled", source)
         return None
@@ -108,6 +117,7 @@ def labels_to_config(
     _check_tls_defaults(config, reader)
     _check_rules(config, reader)
     _check_references(config, reader, foreign_exists)
+    _check_values(config, reader, foreign_exists)
     result = _namespaced(config, reader, namespace)
     count = sum(len(names) for names in defined_names(result).values())
     logger.debug("%s: labels define %d object(s)", source, count)
@@ -520,6 +530,95 @@ def _check_rules(config: DynamicConfig, reader: _Reader) -> None:
                 parse_rule(router.rule or "", protocol=protocol, field=key)
             except RuleError as exc:
                 raise LabelError(f"{reader.source}: label {exc}") from exc
+
+
+def _check_values(
+    config: DynamicConfig, reader: _Reader, foreign_exists: Callable[[str, str], bool]
+) -> None:
+    """What the model cannot see but Traefik refuses at runtime, disabling a router."""
+    _check_entrypoints(config, reader)
+    _check_hosts(config, reader)
+    _check_file_references(config, reader, foreign_exists)
+    _check_regexes(config, reader)
+    _check_server_urls(config, reader)
+
+
+def _check_entrypoints(config: DynamicConfig, reader: _Reader) -> None:
+    for protocol in ("http", "tcp", "udp"):
+        section = getattr(config, protocol)
+        for name, router in sorted(((section.routers if section else None) or {}).items()):
+            for entrypoint in router.entry_points or []:
+                if not _PLAIN_NAME.fullmatch(entrypoint):
+                    key = reader.key_for((protocol, "routers", name, "entryPoints"))
+                    raise LabelError(
+                        f"{reader.source}: label {key!r}: {entrypoint!r} is not a plain name "
+                        "(letters, digits, - and _)"
+                    )
+
+
+def _check_hosts(config: DynamicConfig, reader: _Reader) -> None:
+    routers = (config.http.routers if config.http else None) or {}
+    for name, router in sorted(routers.items()):
+        key = reader.key_for(("http", "routers", name, "rule"))
+        for host in parse_rule(router.rule or "", field=key).hosts():
+            try:
+                normalize_host(host, field=key)
+            except RuleError as exc:
+                raise LabelError(f"{reader.source}: label {key!r}: {exc}") from exc
+
+
+def _check_file_references(
+    config: DynamicConfig, reader: _Reader, foreign_exists: Callable[[str, str], bool]
+) -> None:
+    # A label's name@file means the file provider's object, never the label set's own.
+    for reference in references(config):
+        name, _, provider = reference.name.partition("@")
+        if provider != "file":
+            continue
+        if foreign_exists(reference.section, name):
+            continue
+        path = (*reference.owner_section.split("."), reference.owner_name)
+        path += tuple(part.split("[")[0] for part in reference.field.split("."))
+        raise LabelError(
+            f"{reader.source}: {describe(reference.owner_section, reference.owner_name)} "
+            f"references {describe(reference.section, reference.name)} that exists nowhere "
+            f"(label {reader.key_for(path)!r})"
+        )
+
+
+def _check_regexes(config: DynamicConfig, reader: _Reader) -> None:
+    middlewares = (config.http.middlewares if config.http else None) or {}
+    for name, middleware in sorted(middlewares.items()):
+        for kind, field_name, patterns in _regexes_of(middleware):
+            key = reader.key_for(("http", "middlewares", name, kind, field_name))
+            for pattern in patterns:
+                try:
+                    check_re2(pattern, field=key)
+                except RuleError as exc:
+                    raise LabelError(f"{reader.source}: label {key!r}: {exc}") from exc
+
+
+def _regexes_of(middleware: Any) -> list[tuple[str, str, list[str]]]:
+    found = []
+    if middleware.redirect_regex and middleware.redirect_regex.regex:
+        found.append(("redirectRegex", "regex", [middleware.redirect_regex.regex]))
+    if middleware.replace_path_regex and middleware.replace_path_regex.regex:
+        found.append(("replacePathRegex", "regex", [middleware.replace_path_regex.regex]))
+    if middleware.strip_prefix_regex and middleware.strip_prefix_regex.regex:
+        found.append(("stripPrefixRegex", "regex", list(middleware.strip_prefix_regex.regex)))
+    return found
+
+
+def _check_server_urls(config: DynamicConfig, reader: _Reader) -> None:
+    services = (config.http.services if config.http else None) or {}
+    for name, service in sorted(services.items()):
+        balancer = service.load_balancer
+        for server in (balancer.servers if balancer else None) or []:
+            if server.url is not None and not usable_url(server.url):
+                key = reader.key_for(("http", "services", name, "loadBalancer", "servers"))
+                raise LabelError(
+                    f"{reader.source}: label {key!r}: the server url is not a valid url"
+                )
 
 
 def _check_references(

@@ -47,7 +47,8 @@ def _handler(health: Health, metrics: Metrics) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
             if path == "/healthz":
-                self._send(200, b"ok\n", "text/plain")
+                alive, why = health.alive()
+                self._send(200 if alive else 503, why.encode() + b"\n", "text/plain")
             elif path == "/readyz":
                 ready, why = health.ready()
                 self._send(200 if ready else 503, why.encode() + b"\n", "text/plain")

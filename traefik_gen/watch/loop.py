@@ -9,6 +9,7 @@ the directory exactly as it is and turns readiness false; recovery needs no rest
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 import time
@@ -46,7 +47,7 @@ class Sidecar:
     def __init__(self, settings: Settings, docker: ReplicaSource | None = None) -> None:
         self.settings = settings
         self.metrics = Metrics()
-        self.health = Health(max_age=settings.readiness_age())
+        self.health = Health(max_age=settings.readiness_age(), max_stall=_max_stall(settings))
         self._docker = docker
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -133,8 +134,10 @@ class Sidecar:
     def _loop(self) -> None:
         next_poll = 0.0
         while not self._stop.is_set():
+            self.health.beat()
             self._wake.wait(max(0.0, next_poll - time.monotonic()))
             self._wake.clear()
+            self.health.beat()
             if self._stop.is_set():
                 return
             reasons = self._take_reasons()
@@ -162,6 +165,10 @@ class Sidecar:
                 self._heal()
         except TraefikGenError as exc:
             self._failed(exc)
+            return False
+        except Exception as exc:
+            logger.debug("unexpected error in a sync", exc_info=True)
+            self._failed(TraefikGenError(f"unexpected {type(exc).__name__} in a sync: {exc}"))
             return False
         self._succeeded()
         return True
@@ -248,10 +255,30 @@ class Sidecar:
     def _on_stop_signal(self, number: int, _frame: FrameType | None) -> None:
         logger.info("stopping on %s", signal.Signals(number).name)
         self.stop()
+        # A read stuck on a stalled network would hold the loop past any grace period; the
+        # directory is consistent at every instant (staged files are never config), so a
+        # hard exit after a few seconds loses nothing.
+        timer = threading.Timer(_STOP_GRACE, _exit_now)
+        timer.daemon = True
+        timer.start()
 
     def _on_hangup(self, _number: int, _frame: FrameType | None) -> None:
         logger.info("SIGHUP: full sync")
         self.request("sighup")
+
+
+_STOP_GRACE = 5.0
+
+
+def _exit_now() -> None:
+    logger.warning("did not stop within %.0fs (a stalled read?); exiting now", _STOP_GRACE)
+    logging.shutdown()
+    os._exit(0)
+
+
+def _max_stall(settings: Settings) -> float:
+    # One backoff wait, a connect and a statement timeout (30 s), with room to spare.
+    return settings.retry_max + 2 * settings.connect_timeout + 60.0
 
 
 class _FileDetector:

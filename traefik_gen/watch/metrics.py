@@ -54,9 +54,24 @@ class Health:
     """What /readyz answers: the last sync succeeded, recently, and nothing holds it back."""
 
     max_age: float
+    # How long the loop may go without turning once before /healthz fails: a read stuck
+    # on a stalled network is then restarted by the orchestrator.
+    max_stall: float = 120.0
     last_success: float | None = None
     problem: str | None = "no sync has run yet"
+    last_beat: float = field(default_factory=time.monotonic)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def beat(self) -> None:
+        with self._lock:
+            self.last_beat = time.monotonic()
+
+    def alive(self) -> tuple[bool, str]:
+        with self._lock:
+            stalled = time.monotonic() - self.last_beat
+        if stalled > self.max_stall:
+            return False, f"the sync loop has not turned for {stalled:.0f}s"
+        return True, "ok"
 
     def succeeded(self) -> None:
         with self._lock:
