@@ -593,7 +593,7 @@ def _check_regexes(config: DynamicConfig, reader: _Reader) -> None:
             key = reader.key_for(("http", "middlewares", name, kind, field_name))
             for pattern in patterns:
                 try:
-                    check_re2(pattern, field=key)
+                    check_re2(pattern, field="regex")
                 except RuleError as exc:
                     raise LabelError(f"{reader.source}: label {key!r}: {exc}") from exc
 
