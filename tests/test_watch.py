@@ -266,3 +266,35 @@ def test_endpoints_and_json_logs_report_syncs_without_secrets(
     assert any(line["message"].startswith("wrote ") for line in lines)
     assert "hunter2" not in sidecar.log_text()
     assert "$2b$" not in sidecar.log_text()
+
+
+@pytest.mark.parametrize("traefik_version", ["3.7.15"], ids=["traefik3.7"], indirect=True)
+def test_with_verify_api_readiness_follows_what_traefik_really_loaded(
+    dokploy_db: DokployDb,
+    traefik: TraefikProcess,
+    backends: BackendFactory,
+    sidecar_factory: SidecarFactory,
+) -> None:
+    backend = backends("checked")
+    compose = dokploy_db.add_compose("checked")
+    dokploy_db.add_domain(compose, "checked.example.test", port=backend.port)
+    sidecar = start_sidecar(
+        sidecar_factory,
+        dokploy_db.url,
+        traefik.dynamic_dir,
+        "--no-docker",
+        "--verify-api",
+        traefik.api_url,
+    )
+    assert sidecar.wait_for(lambda: sidecar.metric("traefik_gen_generation_loaded") == 1)
+
+    (traefik.dynamic_dir / "frozen.yml").write_text("http:\n  routers:\n    x:\n      bogus: 1\n")
+    dokploy_db.add_domain(compose, "checked-2.example.test", port=backend.port)
+
+    assert sidecar.wait_for(lambda: sidecar.readyz()[0] == 503, timeout=20)
+    assert "is not loaded" in sidecar.readyz()[1]
+    assert sidecar.metric("traefik_gen_generation_loaded") == 0
+
+    (traefik.dynamic_dir / "frozen.yml").unlink()
+    assert sidecar.wait_for(lambda: sidecar.readyz()[0] == 200, timeout=30)
+    assert traefik.wait_for(lambda: backend_of(traefik, "checked-2.example.test") == "checked")

@@ -150,6 +150,10 @@ def watch(
         bool | None, typer.Option("--docker/--no-docker", help="follow Docker events")
     ] = None,
     allow_mass_removal: AllowRemovalOption = False,
+    verify_api: Annotated[
+        str | None,
+        typer.Option("--verify-api", help="Traefik's API: verify every write, in /readyz"),
+    ] = None,
     log_format: Annotated[str | None, typer.Option("--log-format", help="text or json")] = None,
     debug: Annotated[bool, typer.Option("--debug", help="debug logs and tracebacks")] = False,
 ) -> None:
@@ -165,6 +169,7 @@ def watch(
         "poll_interval": poll_interval,
         "docker": docker,
         "allow_mass_removal": allow_mass_removal or None,
+        "verify_api": verify_api,
         "log_format": log_format,
         "log_level": "debug" if debug else None,
     }

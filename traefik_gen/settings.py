@@ -122,6 +122,8 @@ class Settings(BaseSettings):
         default=None, validation_alias=_env("docker_host", "DOCKER_HOST")
     )
     docker: bool = True
+    verify_api: str | None = None
+    verify_timeout: Annotated[float, Field(gt=0)] = 5.0
     debounce_min: Annotated[float, Field(ge=0)] = 0.5
     debounce_max: Annotated[float, Field(gt=0)] = 5.0
     log_format: Literal["text", "json"] = "text"

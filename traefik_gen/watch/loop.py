@@ -23,6 +23,7 @@ from traefik_gen.errors import TraefikGenError, WriteError
 from traefik_gen.settings import Settings
 from traefik_gen.sources.dokploy.changes import ChangeDetector
 from traefik_gen.sync import SyncMemo, SyncResult, sync
+from traefik_gen.verify import verify_generation
 from traefik_gen.watch.directory import DirectoryWatcher
 from traefik_gen.watch.http import EndpointServer
 from traefik_gen.watch.metrics import Health, Metrics
@@ -57,6 +58,7 @@ class Sidecar:
         self._fingerprint: object = None
         self._files: dict[str, bytes] | None = None
         self._memo = SyncMemo()
+        self._unverified = False
         self._failure: str | None = None
         self._failures = 0
 
@@ -163,6 +165,8 @@ class Sidecar:
                 self._fingerprint = fingerprint
             elif "heal" in reasons:
                 self._heal()
+            if self._unverified:
+                self._verify()
         except TraefikGenError as exc:
             self._failed(exc)
             return False
@@ -180,6 +184,8 @@ class Sidecar:
         self.metrics.duration.observe(time.perf_counter() - started)
         self._files = result.files
         self._report(result, reasons)
+        if result.write.written or result.write.removed:
+            self._unverified = self.settings.verify_api is not None
 
     def _report(self, result: SyncResult, reasons: set[str]) -> None:
         plan, write = result.plan, result.write
@@ -192,6 +198,26 @@ class Sidecar:
         self.metrics.written.inc(len(write.written))
         self.metrics.removed.inc(len(write.removed))
         logger.debug("synced (%s)", ", ".join(sorted(reasons)) or "poll")
+
+    def _verify(self) -> None:
+        """With a Traefik API to ask, a write counts only once Traefik has loaded it.
+
+        Until it has, every poll asks again and readiness stays false.
+        """
+        assert self.settings.verify_api is not None
+        outcome = verify_generation(
+            self.settings.verify_api,
+            self.settings.out,
+            self.settings,
+            timeout=self.settings.verify_timeout,
+        )
+        self.metrics.verified.set(1 if outcome.ok else 0)
+        if outcome.ok:
+            logger.info("traefik loaded generation %s", outcome.generation)
+            self._unverified = False
+            return
+        self.metrics.verify_failures.inc()
+        raise WriteError("; ".join(outcome.problems))
 
     def _heal(self) -> None:
         if self._files is None:

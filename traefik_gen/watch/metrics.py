@@ -42,6 +42,16 @@ class Metrics:
         self.removed = Counter(
             "traefik_gen_files_removed", "Owned files removed", registry=self.registry
         )
+        self.verified = Gauge(
+            "traefik_gen_generation_loaded",
+            "1 when Traefik's API shows the last written generation, every router enabled",
+            registry=self.registry,
+        )
+        self.verify_failures = Counter(
+            "traefik_gen_verify_failures",
+            "Writes that Traefik did not load as written",
+            registry=self.registry,
+        )
         self.ready = Gauge(
             "traefik_gen_ready", "1 when the last sync succeeded recently", registry=self.registry
         )
