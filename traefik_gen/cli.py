@@ -114,12 +114,8 @@ def generate(
 ) -> None:
     """Write the routes the sources describe into the directory, once."""
     overrides = {
-        "source": tuple(source) if source else None,
-        "out": out,
-        "mode": mode,
-        "server": server,
+        **_where(source, out, mode, server, upstream),
         "format": output_format,
-        "upstream": upstream,
         "strict": strict or None,
         "allow_mass_removal": allow_mass_removal or None,
         "log_format": log_format,
@@ -159,12 +155,8 @@ def watch(
 ) -> None:
     """Keep the directory converged with the sources: the sidecar."""
     overrides = {
-        "source": tuple(source) if source else None,
-        "out": out,
-        "mode": mode,
-        "server": server,
+        **_where(source, out, mode, server, upstream),
         "format": output_format,
-        "upstream": upstream,
         "listen": listen,
         "poll_interval": poll_interval,
         "docker": docker,
@@ -202,14 +194,7 @@ def check(
     ] = "text",
 ) -> None:
     """Build the full plan, write nothing, and report every problem found."""
-    overrides = {
-        "source": tuple(source) if source else None,
-        "out": out,
-        "mode": mode,
-        "server": server,
-        "upstream": upstream,
-    }
-    settings = _settings(overrides, False)
+    settings = _settings(_where(source, out, mode, server, upstream), False)
     if report_format not in ("text", "json"):
         _fail("--format takes text or json", ExitCode.USAGE)
     try:
@@ -306,6 +291,23 @@ def init(
         _fail(str(exc), ExitCode.FAILED)
     for path in written:
         sys.stdout.write(f"{path}\n")
+
+
+def _where(
+    source: list[str] | None,
+    out: Path | None,
+    mode: Mode | None,
+    server: str | None,
+    upstream: str | None,
+) -> dict[str, object]:
+    """The options every command shares: what to read and where to write."""
+    return {
+        "source": tuple(source) if source else None,
+        "out": out,
+        "mode": mode,
+        "server": server,
+        "upstream": upstream,
+    }
 
 
 def _settings(overrides: Mapping[str, object], debug: bool) -> Settings:
