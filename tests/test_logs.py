@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
 
 import pytest
 
@@ -25,6 +26,16 @@ def test_secrets_are_masked(text: str, secret: str) -> None:
     assert secret not in mask(text)
 
 
+@pytest.fixture
+def restored_logging() -> Iterator[None]:
+    """configure_logging changes the package logger; give the next tests theirs back."""
+    package = logging.getLogger("traefik_gen")
+    saved = (package.handlers[:], package.level, package.propagate)
+    yield
+    package.handlers[:], package.level, package.propagate = saved
+
+
+@pytest.mark.usefixtures("restored_logging")
 def test_json_logs_are_one_masked_object_a_line(capsys: pytest.CaptureFixture[str]) -> None:
     configure_logging("json", "info")
     logging.getLogger("traefik_gen.test").info("reading %s", "postgresql://u:hunter2@db/x")

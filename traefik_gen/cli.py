@@ -323,7 +323,8 @@ def _settings(overrides: Mapping[str, object], debug: bool) -> Settings:
 def _generate(settings: Settings, *, dry_run: bool, diff: bool) -> SyncResult:
     if dry_run or diff:
         return sync(settings, dry_run=dry_run, diff=diff)
-    with lock(settings.out):
+    # A one-shot run never queues behind a sidecar: it says who holds the directory.
+    with lock(settings.out, blocking=False):
         return sync(settings)
 
 

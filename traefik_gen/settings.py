@@ -150,6 +150,20 @@ class Settings(BaseSettings):
             raise ValueError("it must give a URL with a scheme and a host")
         return value
 
+    @field_validator("verify_api")
+    @classmethod
+    def _verify_api_is_a_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 (raises on a malformed port)
+        except ValueError as exc:
+            raise ValueError("it must be an http(s) URL of Traefik's API") from exc
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("it must be an http(s) URL of Traefik's API")
+        return value
+
     @field_validator("entrypoint_web", "entrypoint_websecure")
     @classmethod
     def _entrypoint_is_a_name(cls, value: str) -> str:

@@ -57,12 +57,21 @@ def _handler(health: Health, metrics: Metrics) -> type[BaseHTTPRequestHandler]:
             else:
                 self._send(404, b"not found\n", "text/plain")
 
+        def do_HEAD(self) -> None:
+            # Some health checkers probe with HEAD: same status, no body.
+            self._head_only = True
+            self.do_GET()
+
         def _send(self, status: int, body: bytes, content_type: str) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if not getattr(self, "_head_only", False):
+                    self.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):
+                logger.debug("a client of %s went away before the answer", self.path)
 
         def log_message(self, format: str, *args: object) -> None:
             # Probes every few seconds would drown the log; keep them at debug.
