@@ -181,7 +181,9 @@ def test_every_file_written_is_loaded_by_traefik_without_error(
     assert all(line.startswith("rejected ") and "\n" not in line for line in lines)
     rejected = _rejected_routes(result.plan.rejections)
     if _unaccounted(long_traefik, apps, rejected):
-        # Give Traefik a moment in case the API lags the marker; a lost route stays lost.
+        # Traefik may read a file just before its rename and the marker just after (its
+        # reload reads files one by one while the renames run); the next reload, which
+        # the rename's own event triggers, brings the route. A lost route stays lost.
         long_traefik.wait_for(lambda: not _unaccounted(long_traefik, apps, rejected), 5.0)
     missing = _unaccounted(long_traefik, apps, rejected)
     written = b"".join(result.files.values()).decode()

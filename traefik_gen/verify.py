@@ -140,7 +140,7 @@ def verify_generation(
     seen, failure = _wait_for_marker(api, name, timeout)
     if not seen:
         return _not_loaded(out, generation, name, failure, timeout, log_path, traefik_binary)
-    problems = _router_problems(api, _generated_routers(state.owned))
+    problems = _settled_router_problems(api, _generated_routers(state.owned), timeout)
     return VerifyResult(ok=not problems, generation=generation, problems=problems, loaded=True)
 
 
@@ -243,6 +243,26 @@ def _probe(api: _Api, path: str, remaining: float) -> tuple[bool, str | None]:
     if status in (200, 404):
         return status == 200, None
     return False, f"the traefik api at {api.url} answered {status}"
+
+
+def _settled_router_problems(
+    api: _Api, expected: Mapping[str, list[str]], timeout: float
+) -> list[str]:
+    """Router problems that last: asked again until none is left or `timeout` passes.
+
+    Traefik's reload reads the files one by one while the renames run, so it can read a
+    file just before its rename and the marker just after; the reload that the rename's
+    own event triggers then brings the rest. The marker alone is therefore not the proof:
+    every generated router must show too.
+    """
+    # Limitation: presence and status are checked, not each router's rule; a router whose
+    # file Traefik read just before its rename still shows its previous rule for a moment.
+    deadline = time.monotonic() + timeout
+    while True:
+        problems = _router_problems(api, expected)
+        if not problems or time.monotonic() >= deadline:
+            return problems
+        time.sleep(0.1)
 
 
 def _router_problems(api: _Api, expected: Mapping[str, list[str]]) -> list[str]:
