@@ -17,6 +17,7 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_vali
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from traefik_gen.errors import SettingsError
+from traefik_gen.traefik.hosts import usable_url
 
 __all__ = ["Mode", "Settings", "SourceSpec", "load_settings"]
 
@@ -141,12 +142,10 @@ class Settings(BaseSettings):
     @classmethod
     def _upstream_is_a_template(cls, value: str) -> str:
         try:
-            sample = urlsplit(value.format(scheme="http", host="backend", port=80))
-            usable = sample.scheme in ("http", "https", "h2c") and bool(sample.hostname)
-            sample.port  # noqa: B018 (raises on a malformed port)
+            sample = value.format(scheme="http", host="backend", port=80)
         except (KeyError, IndexError, ValueError) as exc:
             raise ValueError("use only the fields {scheme}, {host} and {port}") from exc
-        if not usable:
+        if not usable_url(sample):
             raise ValueError("it must give a URL with a scheme and a host")
         return value
 

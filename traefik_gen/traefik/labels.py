@@ -41,6 +41,7 @@ from traefik_gen.traefik.model import (
     DynamicConfig,
     FieldSpec,
     Leaf,
+    Reference,
     Shape,
     TraefikModel,
     check_duration,
@@ -538,7 +539,6 @@ def _check_values(
     """What the model cannot see but Traefik refuses at runtime, disabling a router."""
     _check_entrypoints(config, reader)
     _check_hosts(config, reader)
-    _check_file_references(config, reader, foreign_exists)
     _check_regexes(config, reader)
     _check_server_urls(config, reader)
 
@@ -565,25 +565,6 @@ def _check_hosts(config: DynamicConfig, reader: _Reader) -> None:
                 normalize_host(host, field=key)
             except RuleError as exc:
                 raise LabelError(f"{reader.source}: label {key!r}: {exc}") from exc
-
-
-def _check_file_references(
-    config: DynamicConfig, reader: _Reader, foreign_exists: Callable[[str, str], bool]
-) -> None:
-    # A label's name@file means the file provider's object, never the label set's own.
-    for reference in references(config):
-        name, _, provider = reference.name.partition("@")
-        if provider != "file":
-            continue
-        if foreign_exists(reference.section, name):
-            continue
-        path = (*reference.owner_section.split("."), reference.owner_name)
-        path += tuple(part.split("[")[0] for part in reference.field.split("."))
-        raise LabelError(
-            f"{reader.source}: {describe(reference.owner_section, reference.owner_name)} "
-            f"references {describe(reference.section, reference.name)} that exists nowhere "
-            f"(label {reader.key_for(path)!r})"
-        )
 
 
 def _check_regexes(config: DynamicConfig, reader: _Reader) -> None:
@@ -626,12 +607,7 @@ def _check_references(
 ) -> None:
     local = defined_names(config)
     for reference in references(config):
-        if reference.qualified or reference.name in local[reference.section]:
-            continue
-        # The default TLS options and store always exist, and belong to no provider.
-        if reference.section.startswith("tls.") and reference.name == "default":
-            continue
-        if foreign_exists(reference.section, reference.name):
+        if _resolves(reference, local, foreign_exists):
             continue
         path = (*reference.owner_section.split("."), reference.owner_name)
         path += tuple(part.split("[")[0] for part in reference.field.split("."))
@@ -640,6 +616,24 @@ def _check_references(
             f"references {describe(reference.section, reference.name)} that exists nowhere "
             f"(label {reader.key_for(path)!r})"
         )
+
+
+def _resolves(
+    reference: Reference,
+    local: Mapping[str, set[str]],
+    foreign_exists: Callable[[str, str], bool],
+) -> bool:
+    name, _, provider = reference.name.partition("@")
+    if reference.qualified:
+        # Another provider's objects cannot be seen from here; name@file means the file
+        # provider's object (never the label set's own), which must exist in a file.
+        return provider != "file" or foreign_exists(reference.section, name)
+    # The default TLS options and store always exist, and belong to no provider.
+    if reference.section.startswith("tls.") and reference.name == "default":
+        return True
+    return reference.name in local[reference.section] or foreign_exists(
+        reference.section, reference.name
+    )
 
 
 def _namespaced(

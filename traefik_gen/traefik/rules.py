@@ -201,13 +201,10 @@ class Not(RuleNode):
 
 
 @dataclass(frozen=True)
-class And(RuleNode):
-    """`a && b && ...`, flattened: no operand is itself an And."""
+class _Junction(RuleNode):
+    """Operands joined by one operator, flattened: no operand is of the same kind."""
 
     operands: tuple[RuleNode, ...]
-
-    def canonical(self) -> str:
-        return " && ".join(_wrapped(operand, (Or,)) for operand in self.operands)
 
     def matchers(self) -> Iterator[Matcher]:
         for operand in self.operands:
@@ -219,22 +216,20 @@ class And(RuleNode):
 
 
 @dataclass(frozen=True)
-class Or(RuleNode):
-    """`a || b || ...`, flattened: no operand is itself an Or."""
+class And(_Junction):
+    """`a && b && ...`."""
 
-    operands: tuple[RuleNode, ...]
+    def canonical(self) -> str:
+        return " && ".join(_wrapped(operand, (Or,)) for operand in self.operands)
+
+
+@dataclass(frozen=True)
+class Or(_Junction):
+    """`a || b || ...`."""
 
     def canonical(self) -> str:
         # And binds tighter, but explicit parentheses read better and cost little.
         return " || ".join(_wrapped(operand, (And,)) for operand in self.operands)
-
-    def matchers(self) -> Iterator[Matcher]:
-        for operand in self.operands:
-            yield from operand.matchers()
-
-    def claims(self, *, negated: bool = False) -> Iterator[Matcher]:
-        for operand in self.operands:
-            yield from operand.claims(negated=negated)
 
 
 def _wrapped(node: RuleNode, kinds: tuple[type[RuleNode], ...]) -> str:
