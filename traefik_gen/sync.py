@@ -27,7 +27,7 @@ from traefik_gen.settings import Settings
 from traefik_gen.sources import read_sources
 from traefik_gen.writer import STAGING_DIR, DirectoryState, WriteResult, apply, scan, unified_diff
 
-__all__ = ["SyncMemo", "SyncResult", "plan_options", "sync"]
+__all__ = ["SyncMemo", "SyncResult", "plan_options", "rendered_files", "sync"]
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ def sync(
     view = directory_view(state, memo.parsed if memo is not None else None)
     owners = memo.owners if memo is not None else None
     plan = build_plan(desired, plan_options(settings), view, hasher, replicas, owners)
-    files = _rendered(plan, state, settings, memo.rendered if memo is not None else None)
+    files = rendered_files(plan, state, settings, memo.rendered if memo is not None else None)
     _guard_removals(view, plan, settings)
     result = SyncResult(plan=plan, write=apply(out, files, state, dry_run=preview), files=files)
     if diff:
@@ -114,12 +114,13 @@ def sync(
     return result
 
 
-def _rendered(
+def rendered_files(
     plan: Plan,
     state: DirectoryState,
     settings: Settings,
     memo: dict[str, tuple[dict[str, Any], bytes]] | None = None,
 ) -> dict[str, bytes]:
+    """The bytes of every file of the plan: rendered, kept ones as they are, the marker."""
     files = {name: _render_one(name, data, settings, memo) for name, data in plan.files.items()}
     if memo is not None:
         for name in set(memo) - set(plan.files):

@@ -49,11 +49,11 @@ from traefik_gen.check.findings import Finding, FindingKind
 from traefik_gen.check.lint import lint_content
 from traefik_gen.check.scratch import scratch_parse
 from traefik_gen.plan import Plan, build_plan
-from traefik_gen.render import Format, parse_rendered, render
+from traefik_gen.render import Format, parse_rendered
 from traefik_gen.routes import DesiredState
 from traefik_gen.settings import Settings
 from traefik_gen.sources import read_sources
-from traefik_gen.sync import directory_view, generation_marker, plan_options
+from traefik_gen.sync import directory_view, plan_options, rendered_files
 from traefik_gen.traefik.model import parse_config
 from traefik_gen.writer import STAGING_DIR, DirectoryState, scan
 
@@ -184,12 +184,7 @@ def _prospective(
 ) -> list[ParsedFile]:
     """The directory as the next sync leaves it: foreign files as they are, ours as planned."""
     files = {name: p for name, p in parsed.items() if name not in state.owned}
-    rendered = {name: render(data, settings.format) for name, data in plan.files.items()}
-    rendered.update({name: state.owned[name] for name in plan.kept})
-    if rendered:
-        marker, data = generation_marker(rendered, settings)
-        rendered[marker] = render(data, settings.format)
-    for name, content in rendered.items():
+    for name, content in rendered_files(plan, state, settings).items():
         fmt: Format = "toml" if name.endswith(".toml") else "yaml"
         files[name] = ParsedFile(name, parse_config(parse_rendered(content, fmt), source=name))
     return [files[name] for name in sorted(files, key=_merge_order)]
