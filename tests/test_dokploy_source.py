@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 
 import pytest
@@ -10,7 +11,7 @@ from psycopg.errors import ReadOnlySqlTransaction
 from tests.support.postgres import DokployDb, database_dsn
 from traefik_gen.errors import SourceError
 from traefik_gen.routes import DesiredState, Owner, OwnerKind, Tls
-from traefik_gen.sources.dokploy import open_snapshot, read_desired_state
+from traefik_gen.sources.dokploy import open_snapshot, queries, read_desired_state
 from traefik_gen.sources.dokploy.queries import build_statements, describe_target, read_rows
 from traefik_gen.sources.dokploy.schema import probe_schema
 
@@ -377,3 +378,24 @@ def test_dropped_column_is_read_as_its_dokploy_default(dokploy_db: DokployDb) ->
     (owner,) = owners(read(dokploy_db), OwnerKind.APPLICATION)
 
     assert owner.routes[0].middlewares == ()
+
+
+@pytest.mark.parametrize(
+    ("columns", "row_type"),
+    [
+        (queries._APPLICATION, queries.ApplicationRow),
+        (queries._PREVIEW, queries.PreviewRow),
+        (queries._COMPOSE, queries.ComposeRow),
+        (queries._DOMAIN, queries.DomainRow),
+        (queries._REDIRECT, queries.RedirectRow),
+        (queries._SECURITY, queries.SecurityRow),
+        (queries._FORWARD_AUTH, queries.ForwardAuthRow),
+        (queries._SERVER, queries._ServerRow),
+    ],
+    ids=lambda value: getattr(value, "__name__", ""),
+)
+def test_rows_are_built_from_columns_selected_in_the_order_of_their_fields(
+    columns: tuple[queries._Column, ...], row_type: type
+) -> None:
+    # Rows are built positionally from plain tuples (the driver's fast path).
+    assert [column.alias for column in columns] == [f.name for f in dataclasses.fields(row_type)]

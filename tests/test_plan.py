@@ -70,7 +70,8 @@ def plan_of(
 
 
 def http_of(plan: Plan, filename: str = FILE) -> dict[str, Any]:
-    return plan.files[filename]["http"]
+    http: dict[str, Any] = plan.files[filename]["http"]
+    return http
 
 
 def test_http_domain_gets_one_web_router(hasher: PasswordHasher) -> None:

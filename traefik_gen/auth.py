@@ -61,6 +61,13 @@ class PasswordHasher:
             )
         return f"{user.username}:{self._hash(user.username, password)}"
 
+    def keyed(self, data: bytes) -> str:
+        """A digest of `data` under the cache's secret key, so it gives no password away.
+
+        Comparable from run to run for as long as the cache (and so its key) is kept.
+        """
+        return hmac.new(self._key, b"keyed\0" + data, hashlib.sha256).hexdigest()
+
     def save(self) -> None:
         """Keep the hashes used by this run (and only those) for the next run."""
         if self._path is None:

@@ -21,13 +21,31 @@ from traefik_gen.auth import PasswordHasher
 from traefik_gen.errors import RemovalRefusedError
 from traefik_gen.plan import DirectoryView, OwnerMemo, Plan, PlanOptions, build_plan
 from traefik_gen.plan.domains import Entrypoints
+from traefik_gen.record import Record, inputs_key, load_record, save_record
 from traefik_gen.render import Format, parse_rendered, render
 from traefik_gen.routes import DesiredState, Rejection, RowRef
 from traefik_gen.settings import Settings
-from traefik_gen.sources import read_sources
-from traefik_gen.writer import STAGING_DIR, DirectoryState, WriteResult, apply, scan, unified_diff
+from traefik_gen.sources import fetch_sources
+from traefik_gen.sources.dokploy.delta import ReadBase
+from traefik_gen.writer import (
+    STAGING_DIR,
+    DirectoryState,
+    WriteResult,
+    apply,
+    listing,
+    scan,
+    unified_diff,
+)
 
-__all__ = ["SyncMemo", "SyncResult", "plan_options", "rendered_files", "sync"]
+__all__ = [
+    "SyncMemo",
+    "SyncResult",
+    "bcrypt_cache",
+    "plan_options",
+    "rendered_files",
+    "section_names",
+    "sync",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +55,7 @@ _SECTIONS = {
     ("http", "routers"): "http.routers",
     ("http", "services"): "http.services",
     ("http", "middlewares"): "http.middlewares",
+    ("http", "models"): "http.models",
     ("http", "serverstransports"): "http.serversTransports",
     ("tcp", "routers"): "tcp.routers",
     ("tcp", "services"): "tcp.services",
@@ -55,6 +74,10 @@ class SyncResult:
     write: WriteResult
     files: dict[str, bytes] = field(default_factory=dict)
     diff: str | None = None
+    # For the sidecar's incremental syncs: where deltas start, and the directory as seen.
+    base: ReadBase | None = None
+    view: DirectoryView | None = None
+    state: DirectoryState | None = None
 
 
 @dataclass
@@ -93,25 +116,62 @@ def sync(
 ) -> SyncResult:
     """Read the sources, plan, and bring the directory to the plan (or show what would change).
 
-    A `memo` kept across calls spares unchanged owners their planning and rendering.
+    A `memo` kept across calls spares unchanged owners their planning and rendering. A run
+    without one (one-shot `generate`) that finds the sources, settings and directory as
+    its last run left them replays that run's outcome instead (see `traefik_gen.record`).
     """
-    if desired is None:
-        desired = read_sources(settings)
     out = settings.out
     preview = dry_run or diff
+    hasher = PasswordHasher(bcrypt_cache(out), rounds=settings.bcrypt_rounds)
+    inputs = None
+    base = None
+    if desired is None:
+        read = fetch_sources(settings, with_base=memo is not None)
+        if memo is None and not preview:
+            inputs = inputs_key(read, settings, replicas, hasher)
+            record = load_record(out, inputs, prefix=settings.file_prefix)
+            if record is not None:
+                logger.debug("sources, settings and directory are as the last run left them")
+                return _replayed(record)
+        desired = read.desired()
+        base = read.base
     state = scan(out, prefix=settings.file_prefix, create=not preview)
-    hasher = PasswordHasher(out / STAGING_DIR / "bcrypt-cache", rounds=settings.bcrypt_rounds)
     view = directory_view(state, memo.parsed if memo is not None else None)
     owners = memo.owners if memo is not None else None
     plan = build_plan(desired, plan_options(settings), view, hasher, replicas, owners)
     files = rendered_files(plan, state, settings, memo.rendered if memo is not None else None)
     _guard_removals(view, plan, settings)
     result = SyncResult(plan=plan, write=apply(out, files, state, dry_run=preview), files=files)
+    result.base, result.view, result.state = base, view, state
     if diff:
         result.diff = unified_diff(out, files, state)
     if not preview:
         hasher.save()
+    if inputs is not None:
+        save_record(out, _record_of(result, inputs, settings))
     return result
+
+
+def bcrypt_cache(out: Path) -> Path:
+    return out / STAGING_DIR / "bcrypt-cache"
+
+
+def _replayed(record: Record) -> SyncResult:
+    plan = Plan(
+        rejections=list(record.rejections), notices=list(record.notices), routers=record.routers
+    )
+    return SyncResult(plan=plan, write=WriteResult(unchanged=list(record.names)))
+
+
+def _record_of(result: SyncResult, inputs: str, settings: Settings) -> Record:
+    return Record(
+        inputs=inputs,
+        listing=listing(settings.out, prefix=settings.file_prefix),
+        routers=result.plan.routers,
+        rejections=tuple(result.plan.rejections),
+        notices=tuple(result.plan.notices),
+        names=tuple(sorted(result.files)),
+    )
 
 
 def rendered_files(
@@ -171,19 +231,36 @@ def marker_filename(settings: Settings) -> str:
     return f"{settings.file_prefix}zz-generation{_EXTENSIONS[settings.format]}"
 
 
-def generation_marker(files: Mapping[str, bytes], settings: Settings) -> tuple[str, dict[str, Any]]:
+def generation_marker(
+    files: Mapping[str, bytes],
+    settings: Settings,
+    digests: dict[str, tuple[bytes, bytes]] | None = None,
+) -> tuple[str, dict[str, Any]]:
     """A middleware named after the hash of every other file of this generation.
 
     Traefik's file provider applies the whole directory or nothing, so once this unused
     middleware shows in Traefik's API, every file of the generation has been accepted.
+    `digests` (kept by the caller, by content identity) spares hashing unchanged files.
     """
     digest = hashlib.sha256()
     for name in sorted(files):
-        digest.update(name.encode() + b"\0" + files[name] + b"\0")
+        digest.update(name.encode() + b"\0" + _file_digest(name, files[name], digests))
     generation = digest.hexdigest()[:16]
     middleware = {"headers": {"customResponseHeaders": {"X-Traefik-Gen-Generation": generation}}}
     data = {"http": {"middlewares": {marker_name(settings, generation): middleware}}}
     return marker_filename(settings), data
+
+
+def _file_digest(
+    name: str, content: bytes, digests: dict[str, tuple[bytes, bytes]] | None
+) -> bytes:
+    hit = digests.get(name) if digests is not None else None
+    if hit is not None and hit[0] is content:
+        return hit[1]
+    value = hashlib.sha256(content).digest()
+    if digests is not None:
+        digests[name] = (content, value)
+    return value
 
 
 def marker_name(settings: Settings, generation: str) -> str:
@@ -262,10 +339,10 @@ def _names_in(path: Path) -> dict[str, set[str]]:
         # Limitation: a foreign file that only parses after Go templating is not read here.
         logger.warning("cannot read the names defined in %s: %s", path, type(exc).__name__)
         return {}
-    return _section_names(data)
+    return section_names(data)
 
 
-def _section_names(data: Any) -> dict[str, set[str]]:
+def section_names(data: Any) -> dict[str, set[str]]:
     found: dict[str, set[str]] = {}
     if not isinstance(data, dict):
         return found

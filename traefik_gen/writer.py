@@ -11,6 +11,7 @@ import contextlib
 import difflib
 import errno
 import fcntl
+import hashlib
 import logging
 import os
 import re
@@ -18,6 +19,7 @@ import stat
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from traefik_gen.errors import SettingsError, WriteError
 from traefik_gen.render import HEADER_LINE, mask_secrets
@@ -29,6 +31,7 @@ __all__ = [
     "DirectoryState",
     "WriteResult",
     "apply",
+    "listing",
     "lock",
     "scan",
     "staging_path",
@@ -102,6 +105,50 @@ def scan(out: Path, *, prefix: str, create: bool = True) -> DirectoryState:
     return DirectoryState(prefix=prefix, owned=owned, foreign=tuple(foreign))
 
 
+def listing(out: Path, *, prefix: str) -> str:
+    """A digest of what `scan` would find, from names and file status alone (no reads).
+
+    Any write, rename, removal, chmod or new file in scope moves it: each config file's
+    path, inode, size, mode and change and modification times are in it.
+    """
+    _check_prefix(prefix)
+    digest = hashlib.sha256(prefix.encode() + b"\0")
+    if _directory_exists(out):
+        _list_into(digest, os.fspath(out), "")
+    return digest.hexdigest()
+
+
+def _list_into(digest: _Digest, directory: str, relative: str) -> None:
+    """The walk of `_config_files_below`, on plain strings: it runs on every one-shot run."""
+    for entry in _entries(Path(directory)):
+        name = relative + entry.name
+        if _is_directory(entry):
+            _list_into(digest, entry.path, name + "/")
+        elif _is_config_name(entry.name):
+            digest.update(_status_line(entry, name))
+
+
+def _status_line(entry: os.DirEntry[str], name: str) -> bytes:
+    # Limitation: with coarse file times (1 s), a same-size edit in place within a tick is unseen.
+    try:
+        status = entry.stat()
+    except OSError:
+        return f"{name}\0gone\n".encode("utf-8", "surrogateescape")
+    fields = (
+        status.st_ino,
+        status.st_size,
+        status.st_mode,
+        status.st_mtime_ns,
+        status.st_ctime_ns,
+        entry.is_symlink(),
+    )
+    return f"{name}\0{fields}\n".encode("utf-8", "surrogateescape")
+
+
+class _Digest(Protocol):
+    def update(self, data: bytes, /) -> None: ...
+
+
 def apply(
     out: Path, desired: Mapping[str, bytes], state: DirectoryState, *, dry_run: bool = False
 ) -> WriteResult:
@@ -118,8 +165,7 @@ def apply(
     if not dry_run:
         _remove_leftovers(out)
     plan = _plan(out, desired, state)
-    for name in plan.unchanged:
-        logger.debug("unchanged %s", out / name)
+    logger.debug("%d files unchanged in %s", len(plan.unchanged), out)
     if dry_run:
         return plan
     if plan.written:
@@ -287,12 +333,14 @@ def _warn_about_staging_configs(out: Path, foreign: Iterable[Path]) -> None:
 
 def _plan(out: Path, desired: Mapping[str, bytes], state: DirectoryState) -> WriteResult:
     names = sorted(desired)
-    for name in names:
+    written = [name for name in names if state.owned.get(name) != desired[name]]
+    # A file left as it is was ours with these very bytes: only what is written is checked.
+    for name in written:
         _check_name(name, state.prefix)
         _check_content(name, desired[name])
         _check_not_foreign(out, name, state)
     return WriteResult(
-        written=[name for name in names if state.owned.get(name) != desired[name]],
+        written=written,
         removed=[name for name in sorted(state.owned) if name not in desired],
         unchanged=[name for name in names if state.owned.get(name) == desired[name]],
     )

@@ -53,9 +53,9 @@ from traefik_gen.render import Format, parse_rendered
 from traefik_gen.routes import DesiredState
 from traefik_gen.settings import Settings
 from traefik_gen.sources import read_sources
-from traefik_gen.sync import directory_view, plan_options, rendered_files
+from traefik_gen.sync import bcrypt_cache, directory_view, plan_options, rendered_files
 from traefik_gen.traefik.model import parse_config
-from traefik_gen.writer import STAGING_DIR, DirectoryState, scan
+from traefik_gen.writer import DirectoryState, scan
 
 __all__ = [
     "EXIT_CLEAN",
@@ -148,7 +148,7 @@ def _eps(settings: Settings) -> tuple[str, str]:
 def _plan(desired: DesiredState, state: DirectoryState, settings: Settings) -> Plan:
     # No cache path: a check computes every hash afresh and writes no byte.
     # The sidecar's cache is read (never saved), so unchanged users cost no bcrypt work.
-    cache = settings.out / STAGING_DIR / "bcrypt-cache"
+    cache = bcrypt_cache(settings.out)
     hasher = PasswordHasher(cache, rounds=settings.bcrypt_rounds)
     return build_plan(desired, plan_options(settings), directory_view(state), hasher)
 

@@ -25,7 +25,7 @@ from traefik_gen.traefik.labels import labels_to_config
 from traefik_gen.traefik.model import defined_names, dump_config, parse_config
 from traefik_gen.traefik.regex import check_re2
 
-__all__ = ["DirectoryView", "OwnerMemo", "Plan", "PlanOptions", "build_plan"]
+__all__ = ["DirectoryView", "OwnerMemo", "Plan", "PlanOptions", "build_plan", "plan_owners"]
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +66,9 @@ class Plan:
     rejections: list[Rejection] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
     routers: int = 0
+    # Which file claimed each (section, name), and which file each wanted owner has.
+    claims: dict[tuple[str, str], str] = field(default_factory=dict)
+    owner_files: dict[tuple[OwnerKind, str], str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -107,13 +110,14 @@ def build_plan(
     """The configuration of every file the tool owns, from the desired state."""
     plan = Plan(rejections=list(desired.rejections))
     plan.kept.extend(_files_of_owners_broken_upstream(desired, options, view))
-    taken: dict[tuple[str, str], str] = {}
+    taken = plan.claims
     context = _context_key(options, view, replicas or {}) if memo is not None else ""
     fresh: dict[str, _Planned] = {}
     for owner in sorted(desired.owners, key=lambda o: (o.kind.value, o.id)):
         if not _wanted(owner, options.mode):
             plan.notices.extend(_unserved_by_dokploy(owner, view))
             continue
+        plan.owner_files[(owner.kind, owner.id)] = _names(owner, options).filename
         if memo is None or owner.users:
             _plan_owner(owner, options, view, hasher, plan, taken, replicas or {})
             continue
@@ -123,6 +127,27 @@ def build_plan(
             fresh[filename] = memo.entries[filename]
     if memo is not None:
         memo.entries = fresh
+    return plan
+
+
+def plan_owners(
+    owners: Iterable[Owner],
+    options: PlanOptions,
+    view: DirectoryView,
+    hasher: PasswordHasher,
+    claims: dict[tuple[str, str], str],
+    replicas: Mapping[tuple[str, str], tuple[str, ...]] | None = None,
+) -> Plan | None:
+    """Plan only `owners`, against the names other files already claim (updated in place).
+
+    None when any of them is not served in this mode: its notices need the whole plan.
+    """
+    plan = Plan(claims=claims)
+    for owner in sorted(owners, key=lambda o: (o.kind.value, o.id)):
+        if not _wanted(owner, options.mode):
+            return None
+        plan.owner_files[(owner.kind, owner.id)] = _names(owner, options).filename
+        _plan_owner(owner, options, view, hasher, plan, claims, replicas or {})
     return plan
 
 

@@ -28,7 +28,7 @@ from traefik_gen.routes import (
     RowRef,
 )
 
-__all__ = ["read_routes_file"]
+__all__ = ["read_bytes", "read_routes_file"]
 
 logger = logging.getLogger(__name__)
 
@@ -47,9 +47,9 @@ class FileApp(BaseModel):
     labels: dict[str, str] | None = None
 
 
-def read_routes_file(path: Path) -> DesiredState:
-    """The desired state a routes file describes."""
-    document = _load(path)
+def read_routes_file(path: Path, content: bytes | None = None) -> DesiredState:
+    """The desired state a routes file describes (`content`: its bytes, already read)."""
+    document = _load(path, read_bytes(path) if content is None else content)
     apps = document.get("apps", [])
     if set(document) - {"apps"} or not isinstance(apps, list):
         raise SourceError(f"routes file '{path}' must hold one top-level key 'apps', a list")
@@ -71,11 +71,16 @@ def read_routes_file(path: Path) -> DesiredState:
     return DesiredState(owners=tuple(owners), rejections=tuple(rejections))
 
 
-def _load(path: Path) -> dict[str, Any]:
+def read_bytes(path: Path) -> bytes:
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_bytes()
     except OSError as exc:
         raise SourceError(f"cannot read routes file '{path}': {exc.strerror}") from exc
+
+
+def _load(path: Path, content: bytes) -> dict[str, Any]:
+    try:
+        text = content.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise SourceError(f"routes file '{path}' is not UTF-8 text (byte {exc.start})") from None
     try:

@@ -19,10 +19,12 @@ from pathlib import Path
 from types import FrameType
 from typing import Protocol
 
+from traefik_gen.auth import PasswordHasher
 from traefik_gen.errors import TraefikGenError, WriteError
+from traefik_gen.incremental import Converged, converged_after, sync_delta
 from traefik_gen.settings import Settings
 from traefik_gen.sources.dokploy.changes import ChangeDetector
-from traefik_gen.sync import SyncMemo, SyncResult, sync
+from traefik_gen.sync import SyncMemo, SyncResult, bcrypt_cache, sync
 from traefik_gen.verify import verify_generation
 from traefik_gen.watch.directory import DirectoryWatcher
 from traefik_gen.watch.http import EndpointServer
@@ -58,6 +60,8 @@ class Sidecar:
         self._fingerprint: object = None
         self._files: dict[str, bytes] | None = None
         self._memo = SyncMemo()
+        self._converged: Converged | None = None
+        self._replicas: Replicas | None = None
         self._unverified = False
         self._failure: str | None = None
         self._failures = 0
@@ -161,7 +165,8 @@ class Sidecar:
         try:
             fingerprint = tuple(detector.fingerprint() for detector in self._detectors)
             if reasons - {"heal"} or fingerprint != self._fingerprint or self._files is None:
-                self._full_sync(reasons)
+                if reasons - {"heal"} or not self._incremental_sync():
+                    self._full_sync(reasons)
                 self._fingerprint = fingerprint
             elif "heal" in reasons:
                 self._heal()
@@ -179,9 +184,39 @@ class Sidecar:
 
     def _full_sync(self, reasons: set[str]) -> None:
         started = time.perf_counter()
+        self._converged = None
         replicas = self._docker.snapshot() if self._docker is not None else None
         result = sync(self.settings, replicas=replicas, memo=self._memo)
         self.metrics.duration.observe(time.perf_counter() - started)
+        self._replicas = replicas
+        self._converged = converged_after(result)
+        self._synced(result, reasons)
+
+    def _incremental_sync(self) -> bool:
+        """Sync only the owners whose rows changed; False when a full sync must run instead."""
+        detector = self._detectors[0] if len(self._detectors) == 1 else None
+        if self._converged is None or not isinstance(detector, ChangeDetector):
+            return False
+        started = time.perf_counter()
+        server = None if self.settings.server == "local" else self.settings.server
+        try:
+            delta = detector.delta(self._converged.base, server)
+            result = None
+            if delta is not None:
+                hasher = PasswordHasher(bcrypt_cache(self.settings.out))
+                result = sync_delta(self.settings, self._converged, delta, hasher, self._replicas)
+        except BaseException:
+            # The delta's base may have moved past a change that was never written.
+            self._converged = None
+            raise
+        if result is None:
+            return False
+        self.metrics.duration.observe(time.perf_counter() - started)
+        self.metrics.incremental.inc()
+        self._synced(result, {"poll: incremental"})
+        return True
+
+    def _synced(self, result: SyncResult, reasons: set[str]) -> None:
         self._files = result.files
         self._report(result, reasons)
         if result.write.written or result.write.removed:

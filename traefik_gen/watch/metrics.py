@@ -19,6 +19,11 @@ class Metrics:
         self.syncs = Counter(
             "traefik_gen_syncs", "Syncs by outcome", ["outcome"], registry=self.registry
         )
+        self.incremental = Counter(
+            "traefik_gen_incremental_syncs",
+            "Syncs that planned and wrote only the owners a change touched",
+            registry=self.registry,
+        )
         self.last_success = Gauge(
             "traefik_gen_last_success_timestamp_seconds",
             "Unix time of the last successful sync",

@@ -10,11 +10,12 @@ from __future__ import annotations
 import logging
 
 from traefik_gen.routes import DesiredState
+from traefik_gen.sources.dokploy.delta import ReadBase, read_base
 from traefik_gen.sources.dokploy.mapping import map_rows
-from traefik_gen.sources.dokploy.queries import open_snapshot, read_rows, reading
+from traefik_gen.sources.dokploy.queries import SourceRows, open_snapshot, read_rows, reading
 from traefik_gen.sources.dokploy.schema import probe_schema
 
-__all__ = ["open_snapshot", "read_desired_state"]
+__all__ = ["open_snapshot", "read_desired_state", "read_source_rows"]
 
 logger = logging.getLogger(__name__)
 
@@ -38,12 +39,9 @@ def read_desired_state(
         SourceError: the database cannot be reached or read, is not Dokploy's, or the
             server is unknown or a build server.
     """
-    with (
-        reading(conninfo, password),
-        open_snapshot(conninfo, password=password, connect_timeout=connect_timeout) as conn,
-    ):
-        schema = probe_schema(conn)
-        rows = read_rows(conn, schema, server)
+    rows, _ = read_source_rows(
+        conninfo, server=server, password=password, connect_timeout=connect_timeout
+    )
     state = map_rows(rows)
     logger.debug(
         "dokploy source for server %s: %d owners, %d rejections",
@@ -52,3 +50,24 @@ def read_desired_state(
         len(state.rejections),
     )
     return state
+
+
+def read_source_rows(
+    conninfo: str,
+    *,
+    server: str | None,
+    password: str | None = None,
+    connect_timeout: float = 10.0,
+    with_base: bool = False,
+) -> tuple[SourceRows, ReadBase | None]:
+    """The routing rows of one Traefik instance, unmapped (see `read_desired_state`).
+
+    `with_base` also reads, in the same snapshot, what later deltas start from.
+    """
+    with (
+        reading(conninfo, password),
+        open_snapshot(conninfo, password=password, connect_timeout=connect_timeout) as conn,
+    ):
+        schema = probe_schema(conn)
+        rows = read_rows(conn, schema, server)
+        return rows, read_base(conn, schema, rows) if with_base else None

@@ -17,6 +17,7 @@ from psycopg import sql
 from psycopg.rows import TupleRow
 
 from traefik_gen.errors import SourceError
+from traefik_gen.sources.dokploy.delta import Delta, ReadBase, read_delta
 from traefik_gen.sources.dokploy.queries import describe_target, limited, reading
 from traefik_gen.sources.dokploy.schema import probe_schema
 
@@ -61,6 +62,21 @@ class ChangeDetector:
                 raise
         return tuple((str(r[0]), int(r[1]), int(r[2]), int(r[3])) for r in rows)
 
+    def delta(self, base: ReadBase, server: str | None) -> Delta | None:
+        """The owners touched since `base` and their rows, in one snapshot (see `delta`).
+
+        None when only a full read can tell; raises SourceError as `fingerprint` does.
+        """
+        with reading(self._conninfo, self._password):
+            try:
+                conn = self._connection()
+                with conn.transaction():
+                    # Probed again: a Dokploy upgrade may have migrated the schema meanwhile.
+                    return read_delta(conn, probe_schema(conn), base, server)
+            except psycopg.Error:
+                self.close()
+                raise
+
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()
@@ -74,8 +90,11 @@ class ChangeDetector:
             limited(self._conninfo), connect_timeout=self._timeout, password=self._password
         )
         conn.read_only = True
+        # A delta's statements must all see one snapshot; the fingerprint does not mind.
+        conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         with conn.transaction():
-            tables = [t for t in _WATCHED if probe_schema(conn).has_table(t)]
+            schema = probe_schema(conn)
+            tables = [t for t in _WATCHED if schema.has_table(t)]
         if not tables:
             conn.close()
             raise SourceError(f"{describe_target(self._conninfo)} holds no Dokploy tables")

@@ -9,18 +9,19 @@ old install lacks, can never break the SQL or the driver.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import NoReturn, TypeVar
+from typing import NoReturn, Protocol, TypeVar, overload
 
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
-from psycopg.rows import TupleRow, class_row
+from psycopg.rows import TupleRow
 
 from traefik_gen.errors import SourceError
 from traefik_gen.sources.dokploy.schema import Schema
@@ -35,16 +36,22 @@ __all__ = [
     "SecurityRow",
     "SourceRows",
     "Statements",
+    "Subset",
     "build_statements",
     "describe_target",
     "open_snapshot",
     "read_rows",
     "reading",
+    "subset_statements",
 ]
 
 logger = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
+
+
+class _Digest(Protocol):
+    def update(self, data: bytes, /) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +144,8 @@ class SourceRows:
     redirects: tuple[RedirectRow, ...] = ()
     users: tuple[SecurityRow, ...] = ()
     forward_auth: ForwardAuthRow | None = None
+    # A SHA-256 of every value read, passwords included: held in memory, never shown.
+    digest: bytes = field(default=b"", repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,6 +269,59 @@ def build_statements(schema: Schema, *, local: bool) -> Statements:
     )
 
 
+@dataclass(frozen=True)
+class Subset:
+    """The owners a subset read is limited to, by id: applications, previews, composes.
+
+    `user_apps` names the applications whose basic-auth users are read: the subset's own
+    and the parents of its previews.
+    """
+
+    apps: frozenset[str] = frozenset()
+    previews: frozenset[str] = frozenset()
+    composes: frozenset[str] = frozenset()
+    user_apps: frozenset[str] = frozenset()
+
+    def params(self) -> dict[str, list[str]]:
+        return {
+            "apps": sorted(self.apps),
+            "previews": sorted(self.previews),
+            "composes": sorted(self.composes),
+            "user_apps": sorted(self.user_apps),
+        }
+
+
+def subset_statements(schema: Schema, *, local: bool) -> Statements:
+    """`build_statements`, each limited to the owners of a `Subset` (its named parameters)."""
+    full = build_statements(schema, local=local)
+    domain_parents = [sql.SQL('d."applicationId" = ANY(%(apps)s)')]
+    if schema.has("domain", "composeId"):
+        domain_parents.append(sql.SQL('d."composeId" = ANY(%(composes)s)'))
+    if schema.has("domain", "previewDeploymentId"):
+        domain_parents.append(sql.SQL('d."previewDeploymentId" = ANY(%(previews)s)'))
+    return Statements(
+        applications=_and(full.applications, 'a."applicationId" = ANY(%(apps)s)'),
+        domains=_and(full.domains, sql.SQL(" OR ").join(domain_parents)),
+        redirects=_and(full.redirects, 'r."applicationId" = ANY(%(apps)s)'),
+        users=_and(full.users, 's."applicationId" = ANY(%(user_apps)s)'),
+        previews=_and(full.previews, 'p."previewDeploymentId" = ANY(%(previews)s)'),
+        composes=_and(full.composes, 'c."composeId" = ANY(%(composes)s)'),
+        forward_auth=full.forward_auth,
+        server=full.server,
+    )
+
+
+@overload
+def _and(statement: sql.Composed, condition: str | sql.Composable) -> sql.Composed: ...
+@overload
+def _and(statement: None, condition: str | sql.Composable) -> None: ...
+def _and(statement: sql.Composed | None, condition: str | sql.Composable) -> sql.Composed | None:
+    if statement is None:
+        return None
+    extra = sql.SQL(condition) if isinstance(condition, str) else condition
+    return sql.SQL("{} AND ({})").format(statement, extra)
+
+
 def _select(
     schema: Schema,
     table: str,
@@ -268,7 +330,8 @@ def _select(
     where: sql.Composable,
     joins: sql.Composable = sql.SQL(""),
 ) -> sql.Composed:
-    return sql.SQL("SELECT {columns} FROM {table} {alias}{joins} WHERE {where}").format(
+    # The condition is parenthesised so a subset read can add its own with AND.
+    return sql.SQL("SELECT {columns} FROM {table} {alias}{joins} WHERE ({where})").format(
         columns=sql.SQL(", ").join(_column(schema, table, alias, c) for c in columns),
         table=sql.Identifier(table),
         alias=sql.Identifier(alias),
@@ -358,26 +421,42 @@ def _server(schema: Schema) -> sql.Composed | None:
     return _select(schema, "server", "s", _SERVER, sql.SQL('s."serverId" = %(server)s'))
 
 
-def read_rows(conn: psycopg.Connection[TupleRow], schema: Schema, server: str | None) -> SourceRows:
+def read_rows(
+    conn: psycopg.Connection[TupleRow],
+    schema: Schema,
+    server: str | None,
+    subset: Subset | None = None,
+) -> SourceRows:
     """Read every routing row of one Traefik instance (server None = the Dokploy host).
+
+    With a `subset`, only the rows of the owners it names (see `Subset`).
 
     Raises:
         SourceError: the server is unknown, or is a build server (it runs no Traefik).
     """
-    statements = build_statements(schema, local=server is None)
-    params = {"server": server}
+    local = server is None
+    statements = (
+        build_statements(schema, local=local)
+        if subset is None
+        else subset_statements(schema, local=local)
+    )
+    params: dict[str, object] = {"server": server}
+    if subset is not None:
+        params.update(subset.params())
     if server is not None:
         _check_server(conn, statements.server, server)
+    digest = hashlib.sha256()
     rows = SourceRows(
-        applications=_fetch(conn, statements.applications, params, ApplicationRow),
-        previews=_fetch(conn, statements.previews, params, PreviewRow),
-        composes=_fetch(conn, statements.composes, params, ComposeRow),
-        domains=_fetch(conn, statements.domains, params, DomainRow),
-        redirects=_fetch(conn, statements.redirects, params, RedirectRow),
-        users=_fetch(conn, statements.users, params, SecurityRow),
+        applications=_fetch(conn, statements.applications, params, ApplicationRow, digest),
+        previews=_fetch(conn, statements.previews, params, PreviewRow, digest),
+        composes=_fetch(conn, statements.composes, params, ComposeRow, digest),
+        domains=_fetch(conn, statements.domains, params, DomainRow, digest),
+        redirects=_fetch(conn, statements.redirects, params, RedirectRow, digest),
+        users=_fetch(conn, statements.users, params, SecurityRow, digest),
         forward_auth=_first_forward_auth(
-            _fetch(conn, statements.forward_auth, params, ForwardAuthRow)
+            _fetch(conn, statements.forward_auth, params, ForwardAuthRow, digest)
         ),
+        digest=digest.digest(),
     )
     logger.debug(
         "read %d applications, %d previews, %d composes, %d domains for server %s",
@@ -393,13 +472,21 @@ def read_rows(conn: psycopg.Connection[TupleRow], schema: Schema, server: str | 
 def _fetch(
     conn: psycopg.Connection[TupleRow],
     statement: sql.Composed | None,
-    params: Mapping[str, str | None],
-    row_type: type[_T],
+    params: Mapping[str, object],
+    row_type: Callable[..., _T],
+    digest: _Digest | None = None,
 ) -> tuple[_T, ...]:
+    """The statement's rows as `row_type`, built from plain tuples (the driver's fast path).
+
+    The columns are selected in the order of the row type's fields.
+    """
     if statement is None:
         return ()
-    with conn.cursor(row_factory=class_row(row_type)) as cursor:
-        return tuple(cursor.execute(statement, params).fetchall())
+    raw = conn.execute(statement, params).fetchall()
+    if digest is not None:
+        # repr of str, int, bool, None and lists is exact and stable across runs.
+        digest.update(repr(raw).encode("utf-8", "surrogatepass") + b"\0")
+    return tuple(row_type(*values) for values in raw)
 
 
 def _check_server(

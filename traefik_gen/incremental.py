@@ -1,0 +1,198 @@
+"""The sidecar's incremental sync: plan, render and write only the owners a delta touched.
+
+After a full sync the sidecar keeps the directory as that sync left it (`Converged`): every
+file's bytes and planned data, which file each owner has, which file claims each object
+name, and what was rejected. A delta (`sources.dokploy.delta`) names the owners whose rows
+changed and brings their rows; only those are mapped, planned against the names the other
+files claim, rendered and written, with the generation marker last.
+
+The result must be exactly what a full sync would write. Whatever could make it differ
+answers None, and the caller runs the full sync: a rejection, a kept file, a name clash,
+more routers removed than the
+mass-removal guard lets pass unjudged, an owner not served in this
+mode, or a file name a foreign file holds.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from traefik_gen.auth import PasswordHasher
+from traefik_gen.plan import DirectoryView, Plan, plan_owners
+from traefik_gen.render import render
+from traefik_gen.routes import OwnerKind, Rejection
+from traefik_gen.settings import Settings
+from traefik_gen.sources.dokploy.delta import Delta, ReadBase
+from traefik_gen.sources.dokploy.mapping import map_rows
+from traefik_gen.sync import (
+    SyncResult,
+    generation_marker,
+    marker_filename,
+    plan_options,
+    section_names,
+)
+from traefik_gen.writer import DirectoryState, apply
+
+__all__ = ["Converged", "converged_after", "sync_delta"]
+
+logger = logging.getLogger(__name__)
+
+OwnerKey = tuple[OwnerKind, str]
+
+
+@dataclass
+class Converged:
+    """The directory as the last sync left it, in the terms an incremental sync needs."""
+
+    base: ReadBase
+    files: dict[str, bytes]
+    data: dict[str, dict[str, Any]]
+    owner_files: dict[OwnerKey, str]
+    claims: dict[tuple[str, str], str]
+    foreign_names: dict[str, set[str]]
+    foreign: tuple[Path, ...]
+    rejections: list[Rejection] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+    routers: dict[str, int] = field(default_factory=dict)
+    # The files' digests, by content identity (see sync.generation_marker).
+    digests: dict[str, tuple[bytes, bytes]] = field(default_factory=dict)
+
+
+def converged_after(result: SyncResult) -> Converged | None:
+    """What a full sync leaves for incremental ones; None if it cannot be followed exactly."""
+    if result.base is None or result.view is None or result.state is None or result.plan.kept:
+        return None
+    plan = result.plan
+    return Converged(
+        base=result.base,
+        files=dict(result.files),
+        data=dict(plan.files),
+        owner_files=dict(plan.owner_files),
+        claims=dict(plan.claims),
+        foreign_names=result.view.foreign_names,
+        foreign=result.state.foreign,
+        rejections=list(plan.rejections),
+        notices=list(plan.notices),
+        routers={name: _routers_in(data) for name, data in plan.files.items()},
+    )
+
+
+def sync_delta(
+    settings: Settings,
+    converged: Converged,
+    delta: Delta,
+    hasher: PasswordHasher,
+    replicas: dict[tuple[str, str], tuple[str, ...]] | None = None,
+) -> SyncResult | None:
+    """Write what `delta` changes; None (nothing written) when a full sync must decide."""
+    if converged.rejections or converged.notices:
+        # Limitation: with any row rejected, every change takes the full sync, which reports it.
+        return None
+    desired = map_rows(delta.rows)
+    if desired.rejections or any(owner.users for owner in desired.owners):
+        # The hash cache keeps only the hashes of the run that saves it: a full sync's to do.
+        return None
+    keys = _keys(delta)
+    old_files = {converged.owner_files[key] for key in keys if key in converged.owner_files}
+    # Updated in place: a None or a failure from here on is always followed by a full sync.
+    claims = converged.claims
+    for file in old_files:
+        for section, names in section_names(converged.data.get(file, {})).items():
+            for name in names:
+                if claims.get((section, name)) == file:
+                    del claims[(section, name)]
+    view = DirectoryView(
+        foreign_names=converged.foreign_names,
+        previous={name: converged.data[name] for name in old_files if name in converged.data},
+    )
+    plan = plan_owners(desired.owners, plan_options(settings), view, hasher, claims, replicas)
+    if (
+        plan is None
+        or plan.rejections
+        or plan.kept
+        or not _safe(converged, plan, old_files, settings)
+    ):
+        return None
+    files = _files_after(converged, plan, old_files, settings)
+    state = DirectoryState(
+        prefix=settings.file_prefix, owned=converged.files, foreign=converged.foreign
+    )
+    write = apply(settings.out, files, state)
+    _advance(converged, plan, old_files, keys, files)
+    summary = Plan(
+        files=converged.data,
+        rejections=list(converged.rejections),
+        notices=list(converged.notices),
+        routers=sum(converged.routers.values()),
+    )
+    logger.debug("incremental sync of %d owners: %d files written", len(keys), len(write.written))
+    return SyncResult(plan=summary, write=write, files=files)
+
+
+def _keys(delta: Delta) -> set[OwnerKey]:
+    subset = delta.subset
+    keys: set[OwnerKey] = set()
+    for app in subset.apps:
+        keys.update({(OwnerKind.APPLICATION, app), (OwnerKind.LABELS, app)})
+    keys.update((OwnerKind.PREVIEW, preview) for preview in subset.previews)
+    keys.update((OwnerKind.COMPOSE, compose) for compose in subset.composes)
+    return keys
+
+
+def _safe(converged: Converged, plan: Plan, old_files: set[str], settings: Settings) -> bool:
+    """No file name a foreign file holds, and no more routers removed than the guard's floor.
+
+    Past the floor, the full sync's mass-removal guard judges the share.
+    """
+    foreign_top = {path.name for path in converged.foreign if path.parent == settings.out}
+    if foreign_top & set(plan.files):
+        return False
+    before = set().union(*(_router_names(converged.data.get(name, {})) for name in old_files))
+    after = set().union(*(_router_names(data) for data in plan.files.values()))
+    return len(before - after) <= settings.removal_floor
+
+
+def _files_after(
+    converged: Converged, plan: Plan, old_files: set[str], settings: Settings
+) -> dict[str, bytes]:
+    marker = marker_filename(settings)
+    files = {
+        name: content
+        for name, content in converged.files.items()
+        if name not in old_files and name != marker
+    }
+    for name, data in plan.files.items():
+        files[name] = render(data, settings.format)
+    if files:
+        name, data = generation_marker(files, settings, converged.digests)
+        files[name] = render(data, settings.format)
+    return files
+
+
+def _advance(
+    converged: Converged,
+    plan: Plan,
+    old_files: set[str],
+    keys: set[OwnerKey],
+    files: dict[str, bytes],
+) -> None:
+    for name in old_files:
+        converged.data.pop(name, None)
+        converged.routers.pop(name, None)
+    for key in keys:
+        converged.owner_files.pop(key, None)
+    converged.data.update(plan.files)
+    converged.routers.update({name: _routers_in(data) for name, data in plan.files.items()})
+    converged.owner_files.update(plan.owner_files)
+    converged.files = files
+
+
+def _router_names(data: dict[str, Any]) -> set[str]:
+    return set(data.get("http", {}).get("routers", {}))
+
+
+def _routers_in(data: dict[str, Any]) -> int:
+    return len(data.get("http", {}).get("routers", {}))
