@@ -29,6 +29,7 @@ from traefik_gen.writer import (
     apply,
     lock,
     scan,
+    scan_names,
     staging_path,
     unified_diff,
 )
@@ -402,6 +403,17 @@ def test_apply_logs_one_info_line_per_file_with_its_path(
         [f"wrote {out / 'zz-a.yml'}", f"wrote {out / 'zz-c.yml'}", f"removed {out / 'zz-b.yml'}"]
     )
     assert debug == []
+
+
+def test_a_named_scan_classifies_only_the_names_it_is_given(out: Path) -> None:
+    _sync(out, {"zz-a.yml": _config("a"), "zz-b.yml": _config("b")})
+    (out / "zz-foreign.yml").write_text("http: {}\n")
+    asked = ["zz-a.yml", "zz-foreign.yml", "zz-gone.yml", "../zz-b.yml", "zz-notes.txt"]
+
+    state = scan_names(out, asked, prefix=PREFIX)
+
+    assert state.owned == {"zz-a.yml": _config("a")}
+    assert state.foreign == (out / "zz-foreign.yml",)
 
 
 # diff

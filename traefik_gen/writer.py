@@ -34,6 +34,7 @@ __all__ = [
     "listing",
     "lock",
     "scan",
+    "scan_names",
     "staging_path",
     "unified_diff",
 ]
@@ -149,6 +150,34 @@ class _Digest(Protocol):
     def update(self, data: bytes, /) -> None: ...
 
 
+def scan_names(out: Path, names: Iterable[str], *, prefix: str) -> DirectoryState:
+    """`scan`, limited to the top-level files `names` (the ones a watcher saw change).
+
+    Raises:
+        SettingsError: the prefix is not a plain name.
+        WriteError: a file cannot be read.
+    """
+    _check_prefix(prefix)
+    owned: dict[str, bytes] = {}
+    foreign: list[Path] = []
+    for name in sorted(set(names)):
+        if "/" in name or name in ("", ".", "..") or not _is_config_name(name):
+            continue
+        path = out / name
+        try:
+            status = path.lstat()
+        except FileNotFoundError:
+            continue
+        except OSError as e:
+            raise WriteError(f"cannot read {path}: {e.strerror}") from e
+        content = _read(path) if stat.S_ISREG(status.st_mode) and name.startswith(prefix) else None
+        if content is not None and content.startswith(_HEADER):
+            owned[name] = content
+        elif not stat.S_ISDIR(status.st_mode):
+            foreign.append(path)
+    return DirectoryState(prefix=prefix, owned=owned, foreign=tuple(foreign))
+
+
 def apply(
     out: Path, desired: Mapping[str, bytes], state: DirectoryState, *, dry_run: bool = False
 ) -> WriteResult:
@@ -165,7 +194,8 @@ def apply(
     if not dry_run:
         _remove_leftovers(out)
     plan = _plan(out, desired, state)
-    logger.debug("%d files unchanged in %s", len(plan.unchanged), out)
+    if plan.unchanged:
+        logger.debug("%d files unchanged in %s", len(plan.unchanged), out)
     if dry_run:
         return plan
     if plan.written:

@@ -29,7 +29,7 @@ from traefik_gen.verify import verify_generation
 from traefik_gen.watch.directory import DirectoryWatcher
 from traefik_gen.watch.http import EndpointServer
 from traefik_gen.watch.metrics import Health, Metrics
-from traefik_gen.writer import apply, lock, scan
+from traefik_gen.writer import apply, lock, scan_names
 
 __all__ = ["Sidecar", "replica_source"]
 
@@ -55,6 +55,7 @@ class Sidecar:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._reasons: set[str] = set()
+        self._heal_names: set[str] = set()
         self._reasons_lock = threading.Lock()
         self._detectors = _detectors(settings)
         self._fingerprint: object = None
@@ -126,7 +127,7 @@ class Sidecar:
     # The loop.
 
     def _serve(self) -> None:
-        watcher = DirectoryWatcher(self.settings.out, self.settings.file_prefix, self._edited)
+        watcher = DirectoryWatcher(self.settings.out, self._edited)
         watcher.start()
         if self._docker is not None:
             self._docker.start(lambda reason: self.request(f"docker: {reason}"))
@@ -255,11 +256,15 @@ class Sidecar:
         raise WriteError("; ".join(outcome.problems))
 
     def _heal(self) -> None:
-        if self._files is None:
+        """Put back the owned files the watcher saw change, if they are not as written."""
+        with self._reasons_lock:
+            names, self._heal_names = self._heal_names, set()
+        if self._files is None or not names:
             return
         try:
-            state = scan(self.settings.out, prefix=self.settings.file_prefix)
-            result = apply(self.settings.out, self._files, state)
+            state = scan_names(self.settings.out, names, prefix=self.settings.file_prefix)
+            wanted = {name: self._files[name] for name in names if name in self._files}
+            result = apply(self.settings.out, wanted, state)
         except TraefikGenError as exc:
             self._failed(exc)
             return
@@ -271,9 +276,16 @@ class Sidecar:
             self.metrics.written.inc(len(result.written))
             self.metrics.removed.inc(len(result.removed))
 
-    def _edited(self, owned: bool) -> None:
+    def _edited(self, names: set[str]) -> None:
         # Our own renames come back here too; healing then finds nothing to do.
-        self.request("heal" if owned else "directory")
+        prefix = self.settings.file_prefix
+        owned = {name for name in names if name.startswith(prefix)}
+        if owned:
+            with self._reasons_lock:
+                self._heal_names |= owned
+            self.request("heal")
+        if names - owned:
+            self.request("directory")
 
     # Outcomes.
 
