@@ -242,25 +242,22 @@ def generation_marker(
     middleware shows in Traefik's API, every file of the generation has been accepted.
     `digests` (kept by the caller, by content identity) spares hashing unchanged files.
     """
-    digest = hashlib.sha256()
-    for name in sorted(files):
-        digest.update(name.encode() + b"\0" + _file_digest(name, files[name], digests))
+    lines = [_file_line(name, files[name], digests) for name in sorted(files)]
+    digest = hashlib.sha256(b"".join(lines))
     generation = digest.hexdigest()[:16]
     middleware = {"headers": {"customResponseHeaders": {"X-Traefik-Gen-Generation": generation}}}
     data = {"http": {"middlewares": {marker_name(settings, generation): middleware}}}
     return marker_filename(settings), data
 
 
-def _file_digest(
-    name: str, content: bytes, digests: dict[str, tuple[bytes, bytes]] | None
-) -> bytes:
+def _file_line(name: str, content: bytes, digests: dict[str, tuple[bytes, bytes]] | None) -> bytes:
     hit = digests.get(name) if digests is not None else None
     if hit is not None and hit[0] is content:
         return hit[1]
-    value = hashlib.sha256(content).digest()
+    line = name.encode() + b"\0" + hashlib.sha256(content).digest()
     if digests is not None:
-        digests[name] = (content, value)
-    return value
+        digests[name] = (content, line)
+    return line
 
 
 def marker_name(settings: Settings, generation: str) -> str:

@@ -45,6 +45,7 @@ _PARENTS = {
     "security": ("applicationId",),
     "preview_deployments": ("applicationId",),
 }
+_WIDEST = max(len(parents) for parents in _PARENTS.values())
 
 
 @dataclass
@@ -97,7 +98,7 @@ def snapshot_horizon(conn: psycopg.Connection[TupleRow]) -> int:
 def read_base(conn: psycopg.Connection[TupleRow], schema: Schema, rows: SourceRows) -> ReadBase:
     """The base for later deltas, read in the same snapshot as `rows`."""
     ids: dict[str, set[str]] = {}
-    for table, column in _IDS.items():
+    for table, column in (*_IDS.items(), *_GLOBAL.items()):
         if schema.has_table(table):
             statement = sql.SQL("SELECT {} FROM {}").format(
                 sql.Identifier(column), sql.Identifier(table)
@@ -120,22 +121,14 @@ def read_delta(
         logger.debug("the transaction id epoch moved: a full read")
         return None
     since = base.horizon % _EPOCH
-    if any(_changed(conn, schema, table, column, (), since) for table, column in _GLOBAL.items()):
+    changed = _changed(conn, schema, since)
+    if any(changed.get(table) for table in _GLOBAL):
         logger.debug("a server or forward-auth row changed: a full read")
         return None
-    changed: dict[str, list[tuple[str | None, ...]]] = {}
-    for table, column in _IDS.items():
-        if not schema.has_table(table):
-            continue
-        parents = tuple(c for c in _PARENTS.get(table, ()) if schema.has(table, c))
-        found = _changed(conn, schema, table, column, parents, since)
-        if found is None:
-            return None
-        changed[table] = found
     if not _no_deletes(conn, base, changed):
-        logger.debug("a routing row was deleted: a full read")
+        logger.debug("a row was deleted: a full read")
         return None
-    subset = _touched(base, changed, schema)
+    subset = _touched(base, changed)
     rows = read_rows(conn, schema, server, subset)
     base.horizon = horizon
     for table, found in changed.items():
@@ -145,22 +138,35 @@ def read_delta(
 
 
 def _changed(
-    conn: psycopg.Connection[TupleRow],
-    schema: Schema,
-    table: str,
-    column: str,
-    parents: tuple[str, ...],
-    since: int,
-) -> list[tuple[str | None, ...]] | None:
-    """Rows of `table` written at or after `since`: (id, *parents); [] if none."""
-    if not schema.has_table(table):
-        return []
-    columns = [sql.Identifier(column), *(sql.Identifier(p) for p in parents)]
-    statement = sql.SQL("SELECT {} FROM {} WHERE xmin::text::bigint >= %(since)s").format(
-        sql.SQL(", ").join(columns), sql.Identifier(table)
-    )
-    rows = conn.execute(statement, {"since": since}).fetchall()
-    return [tuple(None if v is None else str(v) for v in row) for row in rows]
+    conn: psycopg.Connection[TupleRow], schema: Schema, since: int
+) -> dict[str, list[tuple[str | None, ...]]]:
+    """Per table, the rows written at or after `since` as (id, *parents), in one statement."""
+    parts = []
+    for table, column in (*_IDS.items(), *_GLOBAL.items()):
+        if not schema.has_table(table):
+            continue
+        parents = [
+            sql.SQL("{}::text").format(sql.Identifier(p))
+            if schema.has(table, p)
+            else sql.SQL("NULL::text")
+            for p in _PARENTS.get(table, ())
+        ]
+        padding = [sql.SQL("NULL::text")] * (_WIDEST - len(parents))
+        parts.append(
+            sql.SQL("SELECT {}, {}::text, {} FROM {} WHERE xmin::text::bigint >= %(since)s").format(
+                sql.Literal(table),
+                sql.Identifier(column),
+                sql.SQL(", ").join([*parents, *padding]),
+                sql.Identifier(table),
+            )
+        )
+    changed: dict[str, list[tuple[str | None, ...]]] = {
+        table: [] for table in (*_IDS, *_GLOBAL) if schema.has_table(table)
+    }
+    for table, *values in conn.execute(sql.SQL(" UNION ALL ").join(parts), {"since": since}):
+        width = 1 + len(_PARENTS.get(table, ()))
+        changed[table].append(tuple(values[:width]))
+    return changed
 
 
 def _no_deletes(
@@ -183,16 +189,13 @@ def _no_deletes(
     return True
 
 
-def _touched(
-    base: ReadBase, changed: dict[str, list[tuple[str | None, ...]]], schema: Schema
-) -> Subset:
+def _touched(base: ReadBase, changed: dict[str, list[tuple[str | None, ...]]]) -> Subset:
     apps: set[str] = {str(row[0]) for row in changed.get("application", [])}
     composes: set[str] = {str(row[0]) for row in changed.get("compose", [])}
     previews: set[str] = {str(row[0]) for row in changed.get("preview_deployments", [])}
     for table in ("domain", "redirect", "security", "preview_deployments"):
-        columns = tuple(c for c in _PARENTS[table] if schema.has(table, c))
         for row in changed.get(table, []):
-            now = dict(zip(columns, row[1:], strict=True))
+            now = dict(zip(_PARENTS[table], row[1:], strict=True))
             before = base.parents.get(table, {}).get(str(row[0]), ())
             for parents in (now, dict(zip(_PARENTS[table], before, strict=False))):
                 _add(apps, parents.get("applicationId") if table != "preview_deployments" else None)

@@ -227,10 +227,10 @@ _SERVER = (
 class Statements:
     """The statements one read executes; None where the install lacks the table."""
 
-    applications: sql.Composed
+    applications: sql.Composed | None
     domains: sql.Composed
-    redirects: sql.Composed
-    users: sql.Composed
+    redirects: sql.Composed | None
+    users: sql.Composed | None
     previews: sql.Composed | None
     composes: sql.Composed | None
     forward_auth: sql.Composed | None
@@ -320,6 +320,20 @@ def _and(statement: sql.Composed | None, condition: str | sql.Composable) -> sql
         return None
     extra = sql.SQL(condition) if isinstance(condition, str) else condition
     return sql.SQL("{} AND ({})").format(statement, extra)
+
+
+def _skip_empty(statements: Statements, subset: Subset) -> Statements:
+    """Leave out the statements whose owner list is empty: they would select nothing."""
+    return Statements(
+        applications=statements.applications if subset.apps else None,
+        domains=statements.domains,
+        redirects=statements.redirects if subset.apps else None,
+        users=statements.users if subset.user_apps else None,
+        previews=statements.previews if subset.previews else None,
+        composes=statements.composes if subset.composes else None,
+        forward_auth=statements.forward_auth,
+        server=statements.server,
+    )
 
 
 def _select(
@@ -443,6 +457,7 @@ def read_rows(
     params: dict[str, object] = {"server": server}
     if subset is not None:
         params.update(subset.params())
+        statements = _skip_empty(statements, subset)
     if server is not None:
         _check_server(conn, statements.server, server)
     digest = hashlib.sha256()
