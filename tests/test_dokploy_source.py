@@ -143,6 +143,7 @@ def test_only_the_security_statement_reads_a_password(dokploy_db: DokployDb) -> 
 def test_enums_and_json_are_read_as_text(dokploy_db: DokployDb) -> None:
     with open_snapshot(dokploy_db.dsn, connect_timeout=5) as conn:
         statements = build_statements(probe_schema(conn), local=True)
+        assert statements.applications is not None
         domains = statements.domains.as_string(conn)
         applications = statements.applications.as_string(conn)
 
