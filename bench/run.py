@@ -9,8 +9,10 @@ Builds a Dokploy-shaped database per size (bench/dataset.py, in the machine's Po
    SELECTs through the same driver plus the same bytes written to the same files with the
    same fsync and rename. bcrypt is excluded: a first run fills the hash cache, which is
    copied into the empty directory before the timed run.
-2. regeneration with nothing changed (one-shot): time and files written.
-3. one changed domain in the sidecar: from the poll that sees it to the last rename.
+2. regeneration with nothing changed (one-shot): time and files written. The run finds
+   its record (traefik_gen/record.py) and maps, plans and renders nothing.
+3. one changed domain in the sidecar: from the poll that sees it to the last rename, and
+   how many polls took the incremental path (only the touched owner read and planned).
 4. the idle sidecar (`traefik-gen watch` as a process): its CPU per poll and per minute,
    and the database server's time per poll (EXPLAIN ANALYZE of the fingerprint statement).
 5. change latency into the real Traefik 3.7 (default 2 s throttle), beside Traefik's floor
@@ -185,16 +187,18 @@ def incremental(data: ds.Dataset, out: Path, trials: int) -> None:
         raise RuntimeError("the in-process sidecar could not sync")
     samples = []
     written = []
+    incremental_before = sample(sidecar, "traefik_gen_incremental_syncs_total")
     with data.connect() as conn:
         for trial in range(trials):
             conn.execute(
                 'UPDATE domain SET port = %s WHERE "domainId" = %s',
                 (9000 + trial, data.compose_domain),
             )
-            before = files_written(sidecar)
+            before = sample(sidecar, "traefik_gen_files_written_total")
             elapsed, _ = timed(sidecar.poll)
             samples.append(elapsed)
-            written.append(int(files_written(sidecar) - before))
+            written.append(int(sample(sidecar, "traefik_gen_files_written_total") - before))
+    incremental = sample(sidecar, "traefik_gen_incremental_syncs_total") - incremental_before
     sidecar.close()
     median = statistics.median(samples)
     figures.add(
@@ -204,11 +208,11 @@ def incremental(data: ds.Dataset, out: Path, trials: int) -> None:
         median <= 0.05,
     )
     figures.add("3 files written per change", f"{statistics.median(written):.0f}")
+    figures.add("3 polls that took the incremental path", f"{incremental:.0f} of {trials}")
 
 
-def files_written(sidecar: Sidecar) -> float:
-    value = sidecar.metrics.registry.get_sample_value("traefik_gen_files_written_total")
-    return value or 0.0
+def sample(sidecar: Sidecar, name: str) -> float:
+    return sidecar.metrics.registry.get_sample_value(name) or 0.0
 
 
 # 4 and 6: the idle sidecar and peak memory

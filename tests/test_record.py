@@ -12,16 +12,16 @@ import os
 import stat
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.support.postgres import DokployDb
 from traefik_gen.record import record_path
-from traefik_gen.routes import DesiredState
+from traefik_gen.routes import Owner, Rejection
 from traefik_gen.settings import Settings, load_settings
-from traefik_gen.sources.dokploy.mapping import map_rows
+from traefik_gen.sources.dokploy.mapping import iter_owners
 from traefik_gen.sources.dokploy.queries import SourceRows
 from traefik_gen.sync import SyncResult, sync
 
@@ -48,11 +48,11 @@ class MappingSpy:
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.calls = 0
 
-        def counting(rows: SourceRows) -> DesiredState:
+        def counting(rows: SourceRows, rejections: list[Rejection]) -> Iterator[Owner]:
             self.calls += 1
-            return map_rows(rows)
+            return iter_owners(rows, rejections)
 
-        monkeypatch.setattr("traefik_gen.sources.map_rows", counting)
+        monkeypatch.setattr("traefik_gen.sources.iter_owners", counting)
 
 
 def outcome(result: SyncResult) -> tuple[object, ...]:
@@ -196,3 +196,18 @@ def test_the_command_exits_with_the_same_status_and_lines_when_it_replays(
     ]
     assert warnings[0] and warnings[0][0] == warnings[1][0]
     assert "wrote 0 files" in runs[1].stderr
+
+
+def test_a_run_killed_mid_write_is_not_replayed_so_the_next_run_cleans_up(
+    db: DokployDb, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "dynamic"
+    sync(settings(db, out))
+    leftover = out / ".traefik-gen" / "zz-traefik-gen-app-x.yml.staged"
+    leftover.write_bytes(b"half a file")
+    spy = MappingSpy(monkeypatch)
+
+    sync(settings(db, out))
+
+    assert spy.calls == 1
+    assert not leftover.exists()

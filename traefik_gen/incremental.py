@@ -18,11 +18,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from traefik_gen.auth import PasswordHasher
 from traefik_gen.plan import DirectoryView, Plan, plan_owners
-from traefik_gen.render import render
+from traefik_gen.render import parse_rendered, render
 from traefik_gen.routes import OwnerKind, Rejection
 from traefik_gen.settings import Settings
 from traefik_gen.sources.dokploy.delta import Delta, ReadBase
@@ -49,34 +48,37 @@ class Converged:
 
     base: ReadBase
     files: dict[str, bytes]
-    data: dict[str, dict[str, Any]]
     owner_files: dict[OwnerKey, str]
     claims: dict[tuple[str, str], str]
     foreign_names: dict[str, set[str]]
     foreign: tuple[Path, ...]
     rejections: list[Rejection] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
-    routers: dict[str, int] = field(default_factory=dict)
+    # Each file's router names (every section) and number of HTTP routers.
+    routers: dict[str, frozenset[str]] = field(default_factory=dict)
+    http_routers: dict[str, int] = field(default_factory=dict)
     # The files' digests, by content identity (see sync.generation_marker).
     digests: dict[str, tuple[bytes, bytes]] = field(default_factory=dict)
 
 
 def converged_after(result: SyncResult) -> Converged | None:
     """What a full sync leaves for incremental ones; None if it cannot be followed exactly."""
-    if result.base is None or result.view is None or result.state is None or result.plan.kept:
-        return None
     plan = result.plan
+    if result.base is None or result.view is None or result.state is None or plan.kept:
+        return None
+    if plan.files:
+        raise AssertionError("an incremental sync follows only a plan made with a renderer")
     return Converged(
         base=result.base,
         files=dict(result.files),
-        data=dict(plan.files),
         owner_files=dict(plan.owner_files),
         claims=dict(plan.claims),
         foreign_names=result.view.foreign_names,
         foreign=result.state.foreign,
         rejections=list(plan.rejections),
         notices=list(plan.notices),
-        routers={name: _routers_in(data) for name, data in plan.files.items()},
+        routers=dict(plan.router_names),
+        http_routers=dict(plan.http_routers),
     )
 
 
@@ -97,18 +99,28 @@ def sync_delta(
         return None
     keys = _keys(delta)
     old_files = {converged.owner_files[key] for key in keys if key in converged.owner_files}
+    previous = {
+        name: parse_rendered(converged.files[name], settings.format)
+        for name in old_files
+        if name in converged.files
+    }
     # Updated in place: a None or a failure from here on is always followed by a full sync.
     claims = converged.claims
-    for file in old_files:
-        for section, names in section_names(converged.data.get(file, {})).items():
+    for file, data in previous.items():
+        for section, names in section_names(data).items():
             for name in names:
                 if claims.get((section, name)) == file:
                     del claims[(section, name)]
-    view = DirectoryView(
-        foreign_names=converged.foreign_names,
-        previous={name: converged.data[name] for name in old_files if name in converged.data},
+    view = DirectoryView(foreign_names=converged.foreign_names, previous=previous)
+    plan = plan_owners(
+        desired.owners,
+        plan_options(settings),
+        view,
+        hasher,
+        claims,
+        replicas,
+        renderer=lambda data: render(data, settings.format),
     )
-    plan = plan_owners(desired.owners, plan_options(settings), view, hasher, claims, replicas)
     if (
         plan is None
         or plan.rejections
@@ -123,10 +135,9 @@ def sync_delta(
     write = apply(settings.out, files, state)
     _advance(converged, plan, old_files, keys, files)
     summary = Plan(
-        files=converged.data,
         rejections=list(converged.rejections),
         notices=list(converged.notices),
-        routers=sum(converged.routers.values()),
+        routers=sum(converged.http_routers.values()),
     )
     logger.debug("incremental sync of %d owners: %d files written", len(keys), len(write.written))
     return SyncResult(plan=summary, write=write, files=files)
@@ -148,10 +159,10 @@ def _safe(converged: Converged, plan: Plan, old_files: set[str], settings: Setti
     Past the floor, the full sync's mass-removal guard judges the share.
     """
     foreign_top = {path.name for path in converged.foreign if path.parent == settings.out}
-    if foreign_top & set(plan.files):
+    if foreign_top & set(plan.contents):
         return False
-    before = set().union(*(_router_names(converged.data.get(name, {})) for name in old_files))
-    after = set().union(*(_router_names(data) for data in plan.files.values()))
+    before = set().union(*(converged.routers.get(name, ()) for name in old_files))
+    after = set().union(*plan.router_names.values())
     return len(before - after) <= settings.removal_floor
 
 
@@ -164,8 +175,7 @@ def _files_after(
         for name, content in converged.files.items()
         if name not in old_files and name != marker
     }
-    for name, data in plan.files.items():
-        files[name] = render(data, settings.format)
+    files.update(plan.contents)
     if files:
         name, data = generation_marker(files, settings, converged.digests)
         files[name] = render(data, settings.format)
@@ -180,19 +190,11 @@ def _advance(
     files: dict[str, bytes],
 ) -> None:
     for name in old_files:
-        converged.data.pop(name, None)
         converged.routers.pop(name, None)
+        converged.http_routers.pop(name, None)
     for key in keys:
         converged.owner_files.pop(key, None)
-    converged.data.update(plan.files)
-    converged.routers.update({name: _routers_in(data) for name, data in plan.files.items()})
+    converged.routers.update(plan.router_names)
+    converged.http_routers.update(plan.http_routers)
     converged.owner_files.update(plan.owner_files)
     converged.files = files
-
-
-def _router_names(data: dict[str, Any]) -> set[str]:
-    return set(data.get("http", {}).get("routers", {}))
-
-
-def _routers_in(data: dict[str, Any]) -> int:
-    return len(data.get("http", {}).get("routers", {}))

@@ -7,10 +7,9 @@ diff take exactly the same path as a real write and stop just before the first b
 from __future__ import annotations
 
 import hashlib
-import itertools
 import logging
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,8 +17,16 @@ from typing import Any
 import yaml
 
 from traefik_gen.auth import PasswordHasher
-from traefik_gen.errors import RemovalRefusedError
-from traefik_gen.plan import DirectoryView, OwnerMemo, Plan, PlanOptions, build_plan
+from traefik_gen.errors import ConfigError, RemovalRefusedError
+from traefik_gen.plan import (
+    DirectoryView,
+    OwnerMemo,
+    OwnerSource,
+    Plan,
+    PlanOptions,
+    plan_source,
+    state_source,
+)
 from traefik_gen.plan.domains import Entrypoints
 from traefik_gen.record import Record, inputs_key, load_record, save_record
 from traefik_gen.render import Format, parse_rendered, render
@@ -84,13 +91,15 @@ class SyncResult:
 class SyncMemo:
     """What one sync leaves for the next in a long-running process (the sidecar).
 
-    Owned files read back, by their bytes; owners' plans (see OwnerMemo); rendered bytes,
-    by the identity of the planned data they came from.
+    Owners' plans as rendered bytes (see OwnerMemo), the router names of each owned file
+    by its bytes, and the digests of the files for the marker: never any file's data, so
+    the memory it holds is about the size of the directory.
     """
 
     owners: OwnerMemo = field(default_factory=OwnerMemo)
-    parsed: dict[str, tuple[bytes, dict[str, Any]]] = field(default_factory=dict)
-    rendered: dict[str, tuple[dict[str, Any], bytes]] = field(default_factory=dict)
+    # File name -> (SHA-256 of its bytes, its router names or None if it did not read back).
+    routers: dict[str, tuple[str, frozenset[str] | None]] = field(default_factory=dict)
+    digests: dict[str, tuple[bytes, bytes]] = field(default_factory=dict)
 
 
 def plan_options(settings: Settings) -> PlanOptions:
@@ -124,7 +133,7 @@ def sync(
     preview = dry_run or diff
     hasher = PasswordHasher(bcrypt_cache(out), rounds=settings.bcrypt_rounds)
     inputs = None
-    base = None
+    source: OwnerSource
     if desired is None:
         read = fetch_sources(settings, with_base=memo is not None)
         if memo is None and not preview:
@@ -133,16 +142,27 @@ def sync(
             if record is not None:
                 logger.debug("sources, settings and directory are as the last run left them")
                 return _replayed(record)
-        desired = read.desired()
-        base = read.base
+        source, base = read, read.base
+    else:
+        source, base = state_source(desired), None
     state = scan(out, prefix=settings.file_prefix, create=not preview)
-    view = directory_view(state, memo.parsed if memo is not None else None)
-    owners = memo.owners if memo is not None else None
-    plan = build_plan(desired, plan_options(settings), view, hasher, replicas, owners)
-    files = rendered_files(plan, state, settings, memo.rendered if memo is not None else None)
+    view = directory_view(state, memo.routers if memo is not None else None)
+    plan = plan_source(
+        source,
+        plan_options(settings),
+        view,
+        hasher,
+        replicas,
+        memo.owners if memo is not None else None,
+        # Each file is rendered as it is planned: one owner's data in memory at a time.
+        renderer=lambda data: render(data, settings.format),
+    )
+    files = rendered_files(plan, state, settings, memo.digests if memo is not None else None)
     _guard_removals(view, plan, settings)
     result = SyncResult(plan=plan, write=apply(out, files, state, dry_run=preview), files=files)
     result.base, result.view, result.state = base, view, state
+    if memo is not None and not preview:
+        _remember_routers(memo, plan, files)
     if diff:
         result.diff = unified_diff(out, files, state)
     if not preview:
@@ -178,20 +198,31 @@ def rendered_files(
     plan: Plan,
     state: DirectoryState,
     settings: Settings,
-    memo: dict[str, tuple[dict[str, Any], bytes]] | None = None,
+    digests: dict[str, tuple[bytes, bytes]] | None = None,
 ) -> dict[str, bytes]:
-    """The bytes of every file of the plan: rendered, kept ones as they are, the marker."""
-    files = {name: _render_one(name, data, settings, memo) for name, data in plan.files.items()}
-    if memo is not None:
-        for name in set(memo) - set(plan.files):
-            del memo[name]
+    """The bytes of every file of the plan: rendered, kept ones as they are, the marker.
+
+    A plan made with a renderer has its bytes already; `digests` is the marker's cache.
+    """
+    files = dict(plan.contents)
+    files.update({name: render(data, settings.format) for name, data in plan.files.items()})
     for name in plan.kept:
         files[name] = state.owned[name]
     _drop_taken_names(files, plan, state, settings)
     if files:
-        name, data = generation_marker(files, settings)
+        name, data = generation_marker(files, settings, digests)
         files[name] = render(data, settings.format)
+    if digests is not None:
+        for name in set(digests) - set(files):
+            del digests[name]
     return files
+
+
+def _remember_routers(memo: SyncMemo, plan: Plan, files: Mapping[str, bytes]) -> None:
+    """The next sync reads these files back: their router names are known already."""
+    for name, routers in plan.router_names.items():
+        if name in files:
+            memo.routers[name] = (hashlib.sha256(files[name]).hexdigest(), routers)
 
 
 def _drop_taken_names(
@@ -209,21 +240,6 @@ def _drop_taken_names(
                 "(no header); this owner is not written until it is moved away",
             )
         )
-
-
-def _render_one(
-    name: str,
-    data: dict[str, Any],
-    settings: Settings,
-    memo: dict[str, tuple[dict[str, Any], bytes]] | None,
-) -> bytes:
-    hit = memo.get(name) if memo is not None else None
-    if hit is not None and hit[0] is data:
-        return hit[1]
-    content = render(data, settings.format)
-    if memo is not None:
-        memo[name] = (data, content)
-    return content
 
 
 def marker_filename(settings: Settings) -> str:
@@ -272,12 +288,17 @@ def _guard_removals(view: DirectoryView, plan: Plan, settings: Settings) -> None
     """
     if settings.allow_mass_removal:
         return
-    before = _routers(view.previous.values())
+    previous = view.previous
+    routers_of: Callable[[str], frozenset[str] | None]
+    if isinstance(previous, PreviousFiles):
+        routers_of = previous.routers
+    else:
+        routers_of = _routers_of_mapping(previous)
+    before = set().union(*(routers_of(name) or () for name in previous))
     if not before:
         return
-    # The plan's own data, not the rendered bytes read back: the same routers, unparsed.
-    kept = (view.previous[name] for name in plan.kept if name in view.previous)
-    after = _routers(itertools.chain(plan.files.values(), kept))
+    kept = (routers_of(name) or frozenset() for name in plan.kept)
+    after = set().union(*plan.router_names.values(), _routers(plan.files.values()), *kept)
     removed = before - after
     if len(removed) <= settings.removal_floor:
         return
@@ -289,6 +310,15 @@ def _guard_removals(view: DirectoryView, plan: Plan, settings: Settings) -> None
         )
 
 
+def _routers_of_mapping(
+    previous: Mapping[str, dict[str, Any]],
+) -> Callable[[str], frozenset[str] | None]:
+    def routers_of(name: str) -> frozenset[str] | None:
+        return frozenset(_routers([previous[name]])) if name in previous else None
+
+    return routers_of
+
+
 def _routers(documents: Iterable[Mapping[str, Any]]) -> set[str]:
     found: set[str] = set()
     for document in documents:
@@ -298,12 +328,12 @@ def _routers(documents: Iterable[Mapping[str, Any]]) -> set[str]:
 
 
 def directory_view(
-    state: DirectoryState, parsed: dict[str, tuple[bytes, dict[str, Any]]] | None = None
+    state: DirectoryState, routers: dict[str, tuple[str, frozenset[str] | None]] | None = None
 ) -> DirectoryView:
     """Names defined by foreign files, and the last generation of every owned file.
 
-    `parsed` (kept by the caller across calls) spares re-reading a file whose bytes are
-    the same as last time.
+    The owned files are parsed only when asked for (`PreviousFiles`); `routers` (kept by
+    the caller across calls) holds their router names by content.
     """
     view = DirectoryView()
     for path in state.foreign:
@@ -311,21 +341,70 @@ def directory_view(
             view.foreign_names.setdefault(section, set()).update(names)
     for name, content in state.owned.items():
         view.digests[name] = hashlib.sha256(content).hexdigest()
-        hit = parsed.get(name) if parsed is not None else None
-        if hit is not None and hit[0] == content:
-            view.previous[name] = hit[1]
-            continue
-        try:
-            view.previous[name] = parse_rendered(content, _format_of(name))
-        except (ValueError, yaml.YAMLError, tomllib.TOMLDecodeError):
-            logger.warning("cannot read back the owned file %s; it will be rewritten", name)
-            continue
-        if parsed is not None:
-            parsed[name] = (content, view.previous[name])
-    if parsed is not None:
-        for name in set(parsed) - set(state.owned):
-            del parsed[name]
+    if routers is not None:
+        for name in set(routers) - set(state.owned):
+            del routers[name]
+    view.previous = PreviousFiles(state.owned, view.digests, routers)
     return view
+
+
+class PreviousFiles(Mapping[str, dict[str, Any]]):
+    """The last generation of every owned file, parsed when asked for, not all up front.
+
+    A file that does not read back is left out, and will be rewritten. Router names are
+    kept in `cache` by the file's digest (not its bytes: the cache outlives the scan), so
+    the guard parses an unchanged file once at most.
+    """
+
+    def __init__(
+        self,
+        owned: Mapping[str, bytes],
+        digests: Mapping[str, str],
+        cache: dict[str, tuple[str, frozenset[str] | None]] | None = None,
+    ) -> None:
+        self._owned = owned
+        self._digests = digests
+        self._cache = {} if cache is None else cache
+
+    def routers(self, name: str) -> frozenset[str] | None:
+        """The names of the routers the file defines; None if it is not readable."""
+        content = self._owned.get(name)
+        if content is None:
+            return None
+        digest = self._digests.get(name) or hashlib.sha256(content).hexdigest()
+        hit = self._cache.get(name)
+        if hit is not None and hit[0] == digest:
+            return hit[1]
+        data = self._parse(name, content)
+        found = None if data is None else frozenset(_routers([data]))
+        self._cache[name] = (digest, found)
+        return found
+
+    def __getitem__(self, name: str) -> dict[str, Any]:
+        content = self._owned.get(name)
+        if content is None or self.routers(name) is None:
+            raise KeyError(name)
+        data = self._parse(name, content)
+        if data is None:
+            raise KeyError(name)
+        return data
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self.routers(name) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        return (name for name in self._owned if self.routers(name) is not None)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def _parse(self, name: str, content: bytes) -> dict[str, Any] | None:
+        try:
+            return parse_rendered(content, _format_of(name))
+        except (ConfigError, ValueError, yaml.YAMLError, tomllib.TOMLDecodeError):
+            if name not in self._cache:
+                logger.warning("cannot read back the owned file %s; it will be rewritten", name)
+            return None
 
 
 def _names_in(path: Path) -> dict[str, set[str]]:

@@ -125,7 +125,8 @@ def _list_into(digest: _Digest, directory: str, relative: str) -> None:
         name = relative + entry.name
         if _is_directory(entry):
             _list_into(digest, entry.path, name + "/")
-        elif _is_config_name(entry.name):
+        elif _is_config_name(entry.name) or entry.name.endswith(STAGED_SUFFIX):
+            # A staged leftover (a run killed mid-write) is in too: the next run cleans it.
             digest.update(_status_line(entry, name))
 
 

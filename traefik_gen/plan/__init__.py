@@ -11,9 +11,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from traefik_gen.auth import PasswordHasher
 from traefik_gen.errors import ConfigError
@@ -25,7 +25,18 @@ from traefik_gen.traefik.labels import labels_to_config
 from traefik_gen.traefik.model import defined_names, dump_config, parse_config
 from traefik_gen.traefik.regex import check_re2
 
-__all__ = ["DirectoryView", "OwnerMemo", "Plan", "PlanOptions", "build_plan", "plan_owners"]
+__all__ = [
+    "DirectoryView",
+    "OwnerMemo",
+    "OwnerSource",
+    "Plan",
+    "PlanOptions",
+    "build_plan",
+    "plan_order",
+    "plan_owners",
+    "plan_source",
+    "state_source",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +60,8 @@ class DirectoryView:
     """What the planner needs to know of the directory as it is now."""
 
     foreign_names: dict[str, set[str]] = field(default_factory=dict)
-    previous: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The last generation of each owned file that can be read back (maybe parsed lazily).
+    previous: Mapping[str, dict[str, Any]] = field(default_factory=dict)
     # A digest of each owned file's bytes: part of an owner's memo key.
     digests: dict[str, str] = field(default_factory=dict)
 
@@ -69,13 +81,23 @@ class Plan:
     # Which file claimed each (section, name), and which file each wanted owner has.
     claims: dict[tuple[str, str], str] = field(default_factory=dict)
     owner_files: dict[tuple[OwnerKind, str], str] = field(default_factory=dict)
+    # With a renderer, each file is rendered as soon as it is planned and only its bytes
+    # and router names are kept (`contents`, `router_names`): one owner's data at a time.
+    renderer: Callable[[dict[str, Any]], bytes] | None = field(default=None, repr=False)
+    contents: dict[str, bytes] = field(default_factory=dict, repr=False)
+    router_names: dict[str, frozenset[str]] = field(default_factory=dict)
+    http_routers: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class _Planned:
     key: str
-    data: dict[str, Any]
-    defined: dict[str, set[str]]
+    claimed: Claimed
+    # The data, or (planned with a renderer) the rendered bytes and the router names.
+    data: dict[str, Any] | None = None
+    content: bytes | None = None
+    routers: frozenset[str] = frozenset()
+    http_routers: int = 0
 
 
 @dataclass
@@ -99,6 +121,47 @@ class _OwnerError(ConfigError):
         self.reason = reason
 
 
+class OwnerSource(Protocol):
+    """Owners one at a time, in plan order (`plan_order`), and the rows they could not map.
+
+    `new_rejections` answers those produced since it was last asked (while owners are
+    taken); `rejections` answers all of them in their final order, once owners are done.
+    """
+
+    def owners(self) -> Iterable[Owner]: ...
+    def new_rejections(self) -> list[Rejection]: ...
+    def rejections(self) -> list[Rejection]: ...
+
+
+def plan_order(owner: Owner) -> tuple[str, str]:
+    return (owner.kind.value, owner.id)
+
+
+def state_source(desired: DesiredState) -> OwnerSource:
+    """A desired state already in memory, as an OwnerSource."""
+    return _StateSource(desired)
+
+
+class _StateSource:
+    """A desired state already in memory, as an OwnerSource."""
+
+    def __init__(self, desired: DesiredState) -> None:
+        self._desired = desired
+        self._given = False
+
+    def owners(self) -> Iterable[Owner]:
+        return sorted(self._desired.owners, key=plan_order)
+
+    def new_rejections(self) -> list[Rejection]:
+        if self._given:
+            return []
+        self._given = True
+        return list(self._desired.rejections)
+
+    def rejections(self) -> list[Rejection]:
+        return list(self._desired.rejections)
+
+
 def build_plan(
     desired: DesiredState,
     options: PlanOptions,
@@ -106,14 +169,34 @@ def build_plan(
     hasher: PasswordHasher,
     replicas: Mapping[tuple[str, str], tuple[str, ...]] | None = None,
     memo: OwnerMemo | None = None,
+    renderer: Callable[[dict[str, Any]], bytes] | None = None,
 ) -> Plan:
-    """The configuration of every file the tool owns, from the desired state."""
-    plan = Plan(rejections=list(desired.rejections))
-    plan.kept.extend(_files_of_owners_broken_upstream(desired, options, view))
+    """The configuration of every file the tool owns, from the desired state.
+
+    With a `renderer`, the plan holds each file's bytes instead of its data (see `Plan`).
+    """
+    return plan_source(state_source(desired), options, view, hasher, replicas, memo, renderer)
+
+
+def plan_source(
+    source: OwnerSource,
+    options: PlanOptions,
+    view: DirectoryView,
+    hasher: PasswordHasher,
+    replicas: Mapping[tuple[str, str], tuple[str, ...]] | None = None,
+    memo: OwnerMemo | None = None,
+    renderer: Callable[[dict[str, Any]], bytes] | None = None,
+) -> Plan:
+    """`build_plan` for owners that arrive one at a time, so none is held after its turn."""
+    plan = Plan(renderer=renderer)
     taken = plan.claims
     context = _context_key(options, view, replicas or {}) if memo is not None else ""
     fresh: dict[str, _Planned] = {}
-    for owner in sorted(desired.owners, key=lambda o: (o.kind.value, o.id)):
+    present: set[tuple[OwnerKind, str]] = set()
+    from_source: list[Rejection] = []
+    for owner in source.owners():
+        _take_rejections(source, plan, from_source)
+        present.add((owner.kind, owner.id))
         if not _wanted(owner, options.mode):
             plan.notices.extend(_unserved_by_dokploy(owner, view))
             continue
@@ -125,9 +208,21 @@ def build_plan(
         filename = _names(owner, options).filename
         if filename in memo.entries:
             fresh[filename] = memo.entries[filename]
+    _take_rejections(source, plan, from_source)
     if memo is not None:
         memo.entries = fresh
+    # The source's rejections first, in its order, then the planner's, in plan order.
+    mine = {id(rejection) for rejection in from_source}
+    rejections = source.rejections()
+    plan.rejections = [*rejections, *(r for r in plan.rejections if id(r) not in mine)]
+    plan.kept[:0] = _files_of_owners_broken_upstream(present, rejections, options, view)
     return plan
+
+
+def _take_rejections(source: OwnerSource, plan: Plan, taken: list[Rejection]) -> None:
+    new = source.new_rejections()
+    taken.extend(new)
+    plan.rejections.extend(new)
 
 
 def plan_owners(
@@ -137,13 +232,14 @@ def plan_owners(
     hasher: PasswordHasher,
     claims: dict[tuple[str, str], str],
     replicas: Mapping[tuple[str, str], tuple[str, ...]] | None = None,
+    renderer: Callable[[dict[str, Any]], bytes] | None = None,
 ) -> Plan | None:
     """Plan only `owners`, against the names other files already claim (updated in place).
 
     None when any of them is not served in this mode: its notices need the whole plan.
     """
-    plan = Plan(claims=claims)
-    for owner in sorted(owners, key=lambda o: (o.kind.value, o.id)):
+    plan = Plan(claims=claims, renderer=renderer)
+    for owner in sorted(owners, key=plan_order):
         if not _wanted(owner, options.mode):
             return None
         plan.owner_files[(owner.kind, owner.id)] = _names(owner, options).filename
@@ -167,21 +263,43 @@ def _plan_with_memo(
     hit = memo.entries.get(filename)
     if hit is not None and hit.key == key and _claimed_again(hit, filename, view, taken):
         memo.reused += 1
-        _add_file(plan, filename, hit.data)
+        _add_planned(plan, filename, hit)
         return
     memo.entries.pop(filename, None)
     memo.planned += 1
     rejections, kept = len(plan.rejections), len(plan.kept)
     planned = _plan_owner(owner, options, view, hasher, plan, taken, replicas)
     if planned is not None and len(plan.rejections) == rejections and len(plan.kept) == kept:
-        memo.entries[filename] = _Planned(key, planned[0], planned[1])
+        data, claimed = planned
+        if plan.renderer is None:
+            memo.entries[filename] = _Planned(key, claimed, data=data)
+        else:
+            memo.entries[filename] = _Planned(
+                key,
+                claimed,
+                content=plan.contents.get(filename),
+                routers=plan.router_names.get(filename, frozenset()),
+                http_routers=len(data.get("http", {}).get("routers", {})),
+            )
+
+
+def _add_planned(plan: Plan, filename: str, hit: _Planned) -> None:
+    if hit.data is not None:
+        _add_file(plan, filename, hit.data)
+    elif hit.content is not None:
+        if plan.renderer is None:
+            raise AssertionError("a rendered memo entry reused without a renderer")
+        plan.contents[filename] = hit.content
+        plan.router_names[filename] = hit.routers
+        plan.http_routers[filename] = hit.http_routers
+        plan.routers += hit.http_routers
 
 
 def _claimed_again(
     hit: _Planned, filename: str, view: DirectoryView, taken: dict[tuple[str, str], str]
 ) -> bool:
     try:
-        _claim_names(hit.defined, filename, view, taken)
+        _claim_names(hit.claimed, filename, view, taken)
     except _OwnerError:
         # Planned again below, which reports the clash as a rejection.
         return False
@@ -211,12 +329,14 @@ def _owner_key(owner: Owner, context: str, previous: str, rejections: list[Rejec
 
 
 def _files_of_owners_broken_upstream(
-    desired: DesiredState, options: PlanOptions, view: DirectoryView
+    present: set[tuple[OwnerKind, str]],
+    rejections: Iterable[Rejection],
+    options: PlanOptions,
+    view: DirectoryView,
 ) -> list[str]:
     """Owners the source could not read at all keep their last file untouched."""
-    present = {(owner.kind, owner.id) for owner in desired.owners}
-    kept = []
-    for rejection in desired.rejections:
+    kept: list[str] = []
+    for rejection in rejections:
         if rejection.owner_kind is None or rejection.owner_id is None or rejection.protection:
             continue
         if (rejection.owner_kind, rejection.owner_id) in present or rejection.route_key:
@@ -250,16 +370,16 @@ def _plan_owner(
     plan: Plan,
     taken: dict[tuple[str, str], str],
     replicas: Mapping[tuple[str, str], tuple[str, ...]],
-) -> tuple[dict[str, Any], dict[str, set[str]]] | None:
-    """Plan one owner into `plan`; its data and defined names, or None when rejected."""
+) -> tuple[dict[str, Any], Claimed] | None:
+    """Plan one owner into `plan`; its data and the names it claims, or None when rejected."""
     names = _names(owner, options)
     try:
         if owner.kind is OwnerKind.LABELS:
             data = _label_config(owner, names, options, view)
         else:
             data = _route_config(owner, names, options, view, hasher, plan.rejections, replicas)
-        data, defined = _validated(data, names.filename)
-        _claim_names(defined, names.filename, view, taken)
+        data, claimed = _validated(data, names.filename)
+        _claim_names(claimed, names.filename, view, taken)
     except _OwnerError as fault:
         plan.rejections.append(
             Rejection(ref=_owner_ref(owner), field=fault.field, reason=fault.reason)
@@ -268,13 +388,24 @@ def _plan_owner(
             plan.kept.append(names.filename)
         return None
     _add_file(plan, names.filename, data)
-    return data, defined
+    return data, claimed
 
 
 def _add_file(plan: Plan, filename: str, data: dict[str, Any]) -> None:
-    if data:
+    if not data:
+        return
+    http_routers = len(data.get("http", {}).get("routers", {}))
+    plan.routers += http_routers
+    if plan.renderer is None:
         plan.files[filename] = data
-        plan.routers += len(data.get("http", {}).get("routers", {}))
+    else:
+        plan.http_routers[filename] = http_routers
+        plan.contents[filename] = plan.renderer(data)
+        plan.router_names[filename] = frozenset(
+            name
+            for section in ("http", "tcp", "udp")
+            for name in data.get(section, {}).get("routers", {})
+        )
 
 
 def _label_config(
@@ -530,19 +661,23 @@ def _router_refs(router: dict[str, Any]) -> list[tuple[str, str]]:
     return refs
 
 
-def _validated(data: dict[str, Any], filename: str) -> tuple[dict[str, Any], dict[str, set[str]]]:
+def _validated(data: dict[str, Any], filename: str) -> tuple[dict[str, Any], Claimed]:
     """Every file passes the model of Traefik's configuration before a byte is written.
 
     Returns the file's canonical data and the names it defines per section.
     """
     if not data:
-        return {}, {}
+        return {}, ()
     _drop_empty(data)
     try:
         config = parse_config(data, source=filename)
     except ConfigError as exc:
         raise _OwnerError("configuration", str(exc)) from exc
-    return dump_config(config), defined_names(config)
+    # Pairs, not a set per section: the sidecar's memo keeps this for every owner.
+    claimed = tuple(
+        (section, name) for section, names in defined_names(config).items() for name in names
+    )
+    return dump_config(config), claimed
 
 
 def _drop_empty(data: dict[str, Any]) -> None:
@@ -555,13 +690,15 @@ def _drop_empty(data: dict[str, Any]) -> None:
                 del data[section]
 
 
+Claimed = tuple[tuple[str, str], ...]
+
+
 def _claim_names(
-    defined: Mapping[str, set[str]],
+    claimed: Claimed,
     filename: str,
     view: DirectoryView,
     taken: dict[tuple[str, str], str],
 ) -> None:
-    claimed = [(section, name) for section, found in defined.items() for name in found]
     for section, name in claimed:
         other = taken.get((section, name))
         if other is not None:

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+import heapq
 import logging
-from collections.abc import Callable
-from functools import partial
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+from traefik_gen.plan import plan_order
 from traefik_gen.routes import DesiredState, Owner, Rejection
 from traefik_gen.settings import Settings, SourceSpec
 from traefik_gen.sources.dokploy import read_source_rows
 from traefik_gen.sources.dokploy.delta import ReadBase
-from traefik_gen.sources.dokploy.mapping import map_rows
+from traefik_gen.sources.dokploy.mapping import iter_owners, map_rows, rejection_order
 from traefik_gen.sources.dokploy.queries import SourceRows
 from traefik_gen.sources.routes_file import read_bytes, read_routes_file
 
@@ -21,43 +23,85 @@ __all__ = ["SourceRead", "fetch_sources", "read_sources"]
 logger = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class _Part:
+    """One source as read: its description and digest, and its rows or its routes."""
+
+    described: str
+    digest: bytes
+    rows: SourceRows | None = None
+    routes: DesiredState | None = None
+
+    def desired(self) -> DesiredState:
+        return map_rows(self.rows) if self.rows is not None else self._routes()
+
+    def stream(self, rejections: list[Rejection]) -> Iterator[Owner]:
+        if self.rows is not None:
+            return iter_owners(self.rows, rejections)
+        routes = self._routes()
+        rejections.extend(routes.rejections)
+        return iter(sorted(routes.owners, key=plan_order))
+
+    def ordered(self, rejections: list[Rejection]) -> list[Rejection]:
+        # The order `desired` gives: a database's sorted, a routes file's as written.
+        return sorted(rejections, key=rejection_order) if self.rows is not None else rejections
+
+    def _routes(self) -> DesiredState:
+        assert self.routes is not None
+        return self.routes
+
+
 class SourceRead:
     """One read of every configured source: a digest of all it read, mapped when asked.
 
-    Mapping costs far more than reading, and a caller that finds the digest unchanged
-    since its last run has no use for the mapped routes.
+    Mapping costs far more than reading: a caller that finds the digest unchanged since
+    its last run maps nothing, and a planner takes the owners one at a time (`owners`).
     """
 
-    def __init__(
-        self,
-        parts: list[tuple[str, bytes, Callable[[], DesiredState]]],
-        base: ReadBase | None = None,
-    ) -> None:
+    def __init__(self, parts: list[_Part], base: ReadBase | None = None) -> None:
         digest = hashlib.sha256()
-        for described, part_digest, _ in parts:
-            digest.update(described.encode() + b"\0" + part_digest)
+        for part in parts:
+            digest.update(part.described.encode() + b"\0" + part.digest)
         # Covers passwords too: compared and keyed (auth.PasswordHasher.keyed), never shown.
         self.digest = digest.digest()
         self._parts = parts
-        self._desired: DesiredState | None = None
+        self._lists: list[list[Rejection]] = [[] for _ in parts]
+        self._taken = [0 for _ in parts]
         # Set when the only source is a database and the caller asked for it.
         self.base = base
 
     def __repr__(self) -> str:
-        return f"SourceRead({', '.join(described for described, _, _ in self._parts)})"
+        return f"SourceRead({', '.join(part.described for part in self._parts)})"
 
     def desired(self) -> DesiredState:
-        """Every source's owners and rejections, in source order (mapped once)."""
-        if self._desired is None:
-            owners: list[Owner] = []
-            rejections: list[Rejection] = []
-            for described, _, mapped in self._parts:
-                state = mapped()
-                logger.debug("read %d owners from %s", len(state.owners), described)
-                owners.extend(state.owners)
-                rejections.extend(state.rejections)
-            self._desired = DesiredState(owners=tuple(owners), rejections=tuple(rejections))
-        return self._desired
+        """Every source's owners and rejections, in source order, all in memory."""
+        owners: list[Owner] = []
+        rejections: list[Rejection] = []
+        for part in self._parts:
+            state = part.desired()
+            logger.debug("read %d owners from %s", len(state.owners), part.described)
+            owners.extend(state.owners)
+            rejections.extend(state.rejections)
+        return DesiredState(owners=tuple(owners), rejections=tuple(rejections))
+
+    # The planner's OwnerSource: each owner mapped only when it is taken.
+
+    def owners(self) -> Iterable[Owner]:
+        streams = [part.stream(found) for part, found in zip(self._parts, self._lists, strict=True)]
+        return heapq.merge(*streams, key=plan_order)
+
+    def new_rejections(self) -> list[Rejection]:
+        new: list[Rejection] = []
+        for index, found in enumerate(self._lists):
+            new.extend(found[self._taken[index] :])
+            self._taken[index] = len(found)
+        return new
+
+    def rejections(self) -> list[Rejection]:
+        ordered: list[Rejection] = []
+        for part, found in zip(self._parts, self._lists, strict=True):
+            ordered.extend(part.ordered(found))
+        return ordered
 
 
 def fetch_sources(settings: Settings, *, with_base: bool = False) -> SourceRead:
@@ -65,18 +109,18 @@ def fetch_sources(settings: Settings, *, with_base: bool = False) -> SourceRead:
 
     `with_base`: keep what a delta of a single database source starts from (`base`).
     """
-    parts: list[tuple[str, bytes, Callable[[], DesiredState]]] = []
+    parts: list[_Part] = []
     specs = settings.sources()
     base = None
     for spec in specs:
         if spec.is_database:
             rows, base = _read_database(settings, spec, with_base and len(specs) == 1)
-            parts.append((spec.describe(), rows.digest, partial(map_rows, rows)))
+            parts.append(_Part(spec.describe(), rows.digest, rows=rows))
         else:
             path = Path(spec.text)
             content = read_bytes(path)
-            digest = hashlib.sha256(content).digest()
-            parts.append((spec.describe(), digest, partial(read_routes_file, path, content)))
+            routes = read_routes_file(path, content)
+            parts.append(_Part(spec.describe(), hashlib.sha256(content).digest(), routes=routes))
     return SourceRead(parts, base)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import NamedTuple, cast
 
 from pydantic import SecretStr
@@ -42,7 +42,7 @@ from traefik_gen.sources.dokploy.queries import (
     SourceRows,
 )
 
-__all__ = ["CERTIFICATE_TYPES", "DOMAIN_TYPES", "map_rows"]
+__all__ = ["CERTIFICATE_TYPES", "DOMAIN_TYPES", "iter_owners", "map_rows", "rejection_order"]
 
 logger = logging.getLogger(__name__)
 
@@ -66,17 +66,34 @@ class _RowError(ConfigError):
 def map_rows(rows: SourceRows) -> DesiredState:
     """Map one snapshot's rows to owners (sorted by kind, then id) and rejections."""
     rejections: list[Rejection] = []
-    context = _Context.build(rows)
-    owners = [
-        *(_application_owner(app, context, rejections) for app in rows.applications),
-        *(_preview_owner(preview, context, rejections) for preview in rows.previews),
-        *_compose_owners(rows.composes, context, rejections),
-        *_label_owners(rows.applications, rejections),
-    ]
+    owners = list(iter_owners(rows, rejections))
     owners.sort(key=lambda owner: (_KIND_ORDER[owner.kind], owner.id))
-    rejections.sort(key=_rejection_order)
+    rejections.sort(key=rejection_order)
     logger.debug("mapped %d owners with %d rejections", len(owners), len(rejections))
     return DesiredState(owners=tuple(owners), rejections=tuple(rejections))
+
+
+def iter_owners(rows: SourceRows, rejections: list[Rejection]) -> Iterator[Owner]:
+    """The owners one at a time, in the planner's order (kind value, then id).
+
+    Each owner is mapped only when it is taken, and its rejections are appended to
+    `rejections` before it is yielded; `rejection_order` sorts them as `map_rows` does.
+    """
+    context = _Context.build(rows)
+    apps = sorted(rows.applications, key=lambda app: app.application_id)
+    streams: dict[OwnerKind, Callable[[], Iterable[Owner]]] = {
+        OwnerKind.APPLICATION: lambda: (_application_owner(a, context, rejections) for a in apps),
+        OwnerKind.PREVIEW: lambda: (
+            _preview_owner(preview, context, rejections)
+            for preview in sorted(rows.previews, key=lambda preview: preview.preview_id)
+        ),
+        OwnerKind.COMPOSE: lambda: _compose_owners(
+            sorted(rows.composes, key=lambda compose: compose.compose_id), context, rejections
+        ),
+        OwnerKind.LABELS: lambda: _label_owners(apps, rejections),
+    }
+    for kind in sorted(streams, key=lambda kind: kind.value):
+        yield from streams[kind]()
 
 
 class _OwnerKey(NamedTuple):
@@ -100,7 +117,7 @@ def _rejection(
     )
 
 
-def _rejection_order(rejection: Rejection) -> tuple[str, str, str, int, str]:
+def rejection_order(rejection: Rejection) -> tuple[str, str, str, int, str]:
     kind = _KIND_ORDER[rejection.owner_kind] if rejection.owner_kind else -1
     ref = rejection.ref
     return (ref.table, ref.row_id, rejection.field, kind, rejection.owner_id or "")
@@ -242,8 +259,7 @@ def _preview_owner(preview: PreviewRow, context: _Context, rejections: list[Reje
 
 def _compose_owners(
     composes: Iterable[ComposeRow], context: _Context, rejections: list[Rejection]
-) -> list[Owner]:
-    owners: list[Owner] = []
+) -> Iterator[Owner]:
     for compose in composes:
         key = _OwnerKey(OwnerKind.COMPOSE, compose.compose_id, compose.app_name)
         ref = RowRef(table="compose", row_id=compose.compose_id, app=compose.app_name)
@@ -253,8 +269,7 @@ def _compose_owners(
             fault = _RowError("composeType", f"unknown compose type {compose.compose_type!r}")
             rejections.append(_rejection(key, ref, fault))
             continue
-        owners.append(_compose_owner(compose, key, ref, context, rejections))
-    return owners
+        yield _compose_owner(compose, key, ref, context, rejections)
 
 
 def _compose_owner(
@@ -452,8 +467,7 @@ def _compose_host(domain: DomainRow, compose: ComposeRow) -> str:
         raise _RowError("composeFile", str(exc)) from exc
 
 
-def _label_owners(apps: Iterable[ApplicationRow], rejections: list[Rejection]) -> list[Owner]:
-    owners: list[Owner] = []
+def _label_owners(apps: Iterable[ApplicationRow], rejections: list[Rejection]) -> Iterator[Owner]:
     for app in apps:
         key = _OwnerKey(OwnerKind.LABELS, app.application_id, app.app_name)
         ref = RowRef(table="application", row_id=app.application_id, app=app.app_name)
@@ -463,8 +477,7 @@ def _label_owners(apps: Iterable[ApplicationRow], rejections: list[Rejection]) -
             rejections.append(_rejection(key, ref, fault))
             continue
         if labels:
-            owners.append(_label_owner(app, labels, ref))
-    return owners
+            yield _label_owner(app, labels, ref)
 
 
 def _label_owner(app: ApplicationRow, labels: dict[str, str], ref: RowRef) -> Owner:

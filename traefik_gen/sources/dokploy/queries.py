@@ -497,11 +497,16 @@ def _fetch(
     """
     if statement is None:
         return ()
-    raw = conn.execute(statement, params).fetchall()
+    rows = []
+    for values in conn.execute(statement, params):
+        if digest is not None:
+            # repr of str, int, bool, None and lists is exact and stable across runs; row
+            # by row, so no text of the whole table is ever held.
+            digest.update(repr(values).encode("utf-8", "surrogatepass") + b"\n")
+        rows.append(row_type(*values))
     if digest is not None:
-        # repr of str, int, bool, None and lists is exact and stable across runs.
-        digest.update(repr(raw).encode("utf-8", "surrogatepass") + b"\0")
-    return tuple(row_type(*values) for values in raw)
+        digest.update(b"\0")
+    return tuple(rows)
 
 
 def _check_server(
