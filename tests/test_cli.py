@@ -84,8 +84,8 @@ def test_diff_shows_changes_with_hashes_masked_and_writes_nothing(tmp_path: Path
     result = run("generate", "--source", str(changed), "--out", str(tmp_path), "--diff")
 
     assert result.returncode == 0, result.stderr
-    assert '-      rule: Host("whoami.localhost")' in result.stdout
-    assert '+      rule: Host("who.localhost")' in result.stdout
+    assert """-      rule: 'Host("whoami.localhost")'""" in result.stdout
+    assert """+      rule: 'Host("who.localhost")'""" in result.stdout
     assert "$2b$" not in result.stdout
     assert owned(tmp_path) == before
 

@@ -10,6 +10,7 @@ import signal
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.support.backends import BackendFactory
 from tests.support.fake_docker import FakeDockerEngine
@@ -222,8 +223,12 @@ def test_docker_events_make_compose_backends_follow_the_real_containers(
     sidecar.wait_ready()
 
     def servers() -> list[str]:
-        text = b"".join(owned(out).values()).decode()
-        return sorted(line.split("url: ")[1] for line in text.splitlines() if "url: " in line)
+        found: list[str] = []
+        for content in owned(out).values():
+            services = (yaml.safe_load(content) or {}).get("http", {}).get("services", {})
+            for service in services.values():
+                found.extend(s["url"] for s in service.get("loadBalancer", {}).get("servers", []))
+        return sorted(found)
 
     assert wait_for(lambda: servers() == ["http://shop-web-1:3000", "http://shop-web-2:3000"])
 

@@ -440,8 +440,8 @@ def test_diff_shows_every_change_and_masks_hashes(out: Path) -> None:
 
     assert old_hash not in diff
     assert new_hash not in diff
-    assert "-        - alice:<bcrypt hash>" in diff
-    assert "+        - alice:<bcrypt hash>" in diff
+    assert "-        - 'alice:<bcrypt hash>'" in diff
+    assert "+        - 'alice:<bcrypt hash>'" in diff
     assert f"--- {out / 'zz-b.yml'}\n+++ /dev/null" in diff
     assert f"--- /dev/null\n+++ {out / 'zz-c.yml'}" in diff
     assert "zz-same.yml" not in diff

@@ -95,7 +95,7 @@ def sync_delta(
         return None
     desired = map_rows(delta.rows)
     if desired.rejections or any(owner.users for owner in desired.owners):
-        # The hash cache keeps only the hashes of the run that saves it: a full sync's to do.
+        # Limitation: basic-auth owners take the full sync (the hash cache keeps one run's hashes).
         return None
     keys = _keys(delta)
     old_files = {converged.owner_files[key] for key in keys if key in converged.owner_files}

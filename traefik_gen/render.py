@@ -151,6 +151,13 @@ def _header(source: str | None) -> str:
 def _serialize(data: dict[str, Any], fmt: Format) -> str:
     if fmt == "toml":
         return tomli_w.dumps(data)
+    try:
+        return _block_yaml(data)
+    except _ShapeError:
+        return _library_yaml(data)
+
+
+def _library_yaml(data: dict[str, Any]) -> str:
     return yaml.dump(
         data,
         Dumper=_Dumper,
@@ -161,6 +168,92 @@ def _serialize(data: dict[str, Any], fmt: Format) -> str:
         # but makes diffs unreadable.
         width=1 << 30,
     )
+
+
+# A writer for the shapes every generated file has (mappings, lists of scalars or of
+# mappings, strings, integers, booleans): PyYAML's representer, pure Python even with
+# libyaml, took about half of a generation's CPU. Other shapes (floats, nested lists) go
+# to PyYAML. A string is plain only where no YAML 1.1 or 1.2 reader could take it for
+# anything else; single-quoted when printable ASCII without a quote; otherwise
+# double-quoted with every character outside printable ASCII escaped (files stay ASCII).
+_PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_./@-]*")
+_RESERVED = frozenset({"y", "n", "yes", "no", "true", "false", "on", "off", "null"})
+_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+class _ShapeError(Exception):
+    """The data has a shape the block writer leaves to PyYAML (never leaves the module)."""
+
+
+def _block_yaml(data: dict[str, Any]) -> str:
+    lines: list[str] = []
+    _mapping_lines(data, "", lines)
+    return "\n".join(lines) + "\n"
+
+
+def _mapping_lines(mapping: dict[str, Any], pad: str, lines: list[str]) -> None:
+    for key, value in mapping.items():
+        head = f"{pad}{_yaml_string(key)}:"
+        if isinstance(value, dict):
+            if not value:
+                lines.append(head + " {}")
+                continue
+            lines.append(head)
+            _mapping_lines(value, pad + "  ", lines)
+        elif isinstance(value, list):
+            if not value:
+                lines.append(head + " []")
+                continue
+            lines.append(head)
+            _sequence_lines(value, pad, lines)
+        else:
+            lines.append(f"{head} {_yaml_scalar(value)}")
+
+
+def _sequence_lines(items: list[Any], pad: str, lines: list[str]) -> None:
+    # Indentless, as PyYAML writes a sequence inside a mapping.
+    for item in items:
+        if isinstance(item, dict) and item:
+            nested: list[str] = []
+            _mapping_lines(item, pad + "  ", nested)
+            nested[0] = f"{pad}- {nested[0][len(pad) + 2 :]}"
+            lines.extend(nested)
+        elif isinstance(item, dict | list):
+            raise _ShapeError
+        else:
+            lines.append(f"{pad}- {_yaml_scalar(item)}")
+
+
+def _yaml_scalar(value: Any) -> str:
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return _yaml_string(value)
+    raise _ShapeError
+
+
+def _yaml_string(text: str) -> str:
+    if _PLAIN.fullmatch(text) and text.lower() not in _RESERVED:
+        return text
+    if "'" not in text and text.isascii() and text.isprintable():
+        # Single quotes need no escapes: rules with double quotes stay readable in diffs.
+        return f"'{text}'"
+    return '"' + "".join(_yaml_char(char) for char in text) + '"'
+
+
+def _yaml_char(char: str) -> str:
+    if " " <= char <= "~":
+        return _ESCAPES.get(char, char)
+    if char in _ESCAPES:
+        return _ESCAPES[char]
+    code = ord(char)
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
 
 
 def _plain_mapping(data: Mapping[str, Any], fmt: Format, path: str) -> dict[str, Any]:
