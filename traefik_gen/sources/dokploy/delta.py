@@ -28,6 +28,8 @@ __all__ = ["Delta", "ReadBase", "read_base", "read_delta", "snapshot_horizon"]
 logger = logging.getLogger(__name__)
 
 _EPOCH = 1 << 32
+# age() compares transaction ids modulo 2^32, so only within half of that, with room.
+_REACH = 1 << 30
 # Each routing table's id column. A changed row of the two tables after it means a full read.
 _IDS = {
     "application": "applicationId",
@@ -117,8 +119,8 @@ def read_delta(
     Runs in the caller's REPEATABLE READ snapshot; on success `base` moves up to it.
     """
     horizon = snapshot_horizon(conn)
-    if horizon // _EPOCH != base.horizon // _EPOCH:
-        logger.debug("the transaction id epoch moved: a full read")
+    if not 0 <= horizon - base.horizon < _REACH:
+        logger.debug("too many transactions since the last read: a full read")
         return None
     since = base.horizon % _EPOCH
     changed = _changed(conn, schema, since)
@@ -154,7 +156,10 @@ def _changed(
         ]
         padding = [sql.SQL("NULL::text")] * (_WIDEST - len(parents))
         parts.append(
-            sql.SQL("SELECT {}, {}::text, {} FROM {} WHERE xmin::text::bigint >= %(since)s").format(
+            # age() is stable within a statement and cheaper than casting every xmin.
+            sql.SQL(
+                "SELECT {}, {}::text, {} FROM {} WHERE age(xmin) <= age(%(since)s::xid)"
+            ).format(
                 sql.Literal(table),
                 sql.Identifier(column),
                 sql.SQL(", ").join([*parents, *padding]),
@@ -164,7 +169,8 @@ def _changed(
     changed: dict[str, list[tuple[str | None, ...]]] = {
         table: [] for table in (*_IDS, *_GLOBAL) if schema.has_table(table)
     }
-    for table, *values in conn.execute(sql.SQL(" UNION ALL ").join(parts), {"since": since}):
+    params = {"since": str(since)}
+    for table, *values in conn.execute(sql.SQL(" UNION ALL ").join(parts), params):
         width = 1 + len(_PARENTS.get(table, ()))
         changed[table].append(tuple(values[:width]))
     return changed
