@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import tomllib
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -289,15 +289,12 @@ def _guard_removals(view: DirectoryView, plan: Plan, settings: Settings) -> None
     if settings.allow_mass_removal:
         return
     previous = view.previous
-    routers_of: Callable[[str], frozenset[str] | None]
-    if isinstance(previous, PreviousFiles):
-        routers_of = previous.routers
-    else:
-        routers_of = _routers_of_mapping(previous)
-    before = set().union(*(routers_of(name) or () for name in previous))
+    if not isinstance(previous, PreviousFiles):
+        raise AssertionError("the removal guard reads a view made by directory_view")
+    before = set().union(*(previous.routers(name) or () for name in previous))
     if not before:
         return
-    kept = (routers_of(name) or frozenset() for name in plan.kept)
+    kept = (previous.routers(name) or frozenset() for name in plan.kept)
     after = set().union(*plan.router_names.values(), _routers(plan.files.values()), *kept)
     removed = before - after
     if len(removed) <= settings.removal_floor:
@@ -308,15 +305,6 @@ def _guard_removals(view: DirectoryView, plan: Plan, settings: Settings) -> None
             f"serves (more than {settings.max_removal_share:.0%}); if the source is right, "
             "run with --allow-mass-removal (TRAEFIK_GEN_ALLOW_MASS_REMOVAL=true)"
         )
-
-
-def _routers_of_mapping(
-    previous: Mapping[str, dict[str, Any]],
-) -> Callable[[str], frozenset[str] | None]:
-    def routers_of(name: str) -> frozenset[str] | None:
-        return frozenset(_routers([previous[name]])) if name in previous else None
-
-    return routers_of
 
 
 def _routers(documents: Iterable[Mapping[str, Any]]) -> set[str]:
