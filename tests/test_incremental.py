@@ -224,3 +224,22 @@ def test_a_compose_domain_and_an_application_domain_in_one_commit(
 
     assert poll_after(sidecar, both)
     assert owned(sidecar.settings.out) == full_generation(install.db, tmp_path / "fresh")
+
+
+def test_a_heal_that_fails_is_retried_at_the_next_poll_until_the_file_is_back(
+    install: Install, sidecar: Sidecar
+) -> None:
+    out = sidecar.settings.out
+    name = f"{PREFIX}compose-{install.shop.id}.yml"
+    written = (out / name).read_bytes()
+    (out / name).unlink()
+    (out / name).mkdir()  # a directory in its place: the rename back fails
+
+    sidecar._edited({name})  # what the directory watcher reports
+    sidecar.poll()
+    assert (out / name).is_dir()
+
+    (out / name).rmdir()
+    assert sidecar.poll()
+
+    assert (out / name).read_bytes() == written

@@ -169,7 +169,8 @@ class Sidecar:
                 if reasons - {"heal"} or not self._incremental_sync():
                     self._full_sync(reasons)
                 self._fingerprint = fingerprint
-            elif "heal" in reasons:
+            elif "heal" in reasons or self._heal_names:
+                # Names left by a heal that failed are retried at the pace of the polls.
                 self._heal()
             if self._unverified:
                 self._verify()
@@ -204,7 +205,8 @@ class Sidecar:
             delta = detector.delta(self._converged.base, server)
             result = None
             if delta is not None:
-                hasher = PasswordHasher(bcrypt_cache(self.settings.out))
+                cache = bcrypt_cache(self.settings.out)
+                hasher = PasswordHasher(cache, rounds=self.settings.bcrypt_rounds)
                 result = sync_delta(self.settings, self._converged, delta, hasher, self._replicas)
         except BaseException:
             # The delta's base may have moved past a change that was never written.
@@ -266,6 +268,9 @@ class Sidecar:
             wanted = {name: self._files[name] for name in names if name in self._files}
             result = apply(self.settings.out, wanted, state)
         except TraefikGenError as exc:
+            with self._reasons_lock:
+                # Asked again at the next heal: these files are still not as written.
+                self._heal_names |= names
             self._failed(exc)
             return
         if result.written or result.removed:
