@@ -35,12 +35,14 @@ from traefik_gen.settings import Settings
 from traefik_gen.sources import fetch_sources
 from traefik_gen.sources.dokploy.delta import ReadBase
 from traefik_gen.writer import (
+    STAGED_SUFFIX,
     STAGING_DIR,
     DirectoryState,
     WriteResult,
     apply,
-    listing,
+    listing_digest,
     scan,
+    statuses,
     unified_diff,
 )
 
@@ -145,6 +147,9 @@ def sync(
         source, base = read, read.base
     else:
         source, base = state_source(desired), None
+    # Taken before the scan: the record is kept only if nobody else changed the directory
+    # while this run planned and wrote.
+    before = statuses(out, prefix=settings.file_prefix) if inputs is not None else {}
     state = scan(out, prefix=settings.file_prefix, create=not preview)
     view = directory_view(state, memo.routers if memo is not None else None)
     plan = plan_source(
@@ -168,7 +173,9 @@ def sync(
     if not preview:
         hasher.save()
     if inputs is not None:
-        save_record(out, _record_of(result, inputs, settings))
+        record = _record_of(result, inputs, settings, before)
+        if record is not None:
+            save_record(out, record)
     return result
 
 
@@ -183,15 +190,35 @@ def _replayed(record: Record) -> SyncResult:
     return SyncResult(plan=plan, write=WriteResult(unchanged=list(record.names)))
 
 
-def _record_of(result: SyncResult, inputs: str, settings: Settings) -> Record:
+def _record_of(
+    result: SyncResult, inputs: str, settings: Settings, before: Mapping[str, bytes]
+) -> Record | None:
+    """The record of this run; None if the directory changed meanwhile by another hand."""
+    out, prefix = settings.out, settings.file_prefix
+    after = statuses(out, prefix=prefix)
+    ours = set(result.write.written) | set(result.write.removed)
+    others = (set(before) | set(after)) - ours
+    staged = {name for name in others if name.endswith(STAGED_SUFFIX)}
+    changed = any(before.get(name) != after.get(name) for name in others - staged)
+    rewritten = any(_read_back(out / name) != result.files[name] for name in result.write.written)
+    if changed or rewritten or any(name in after for name in result.write.removed):
+        logger.debug("the directory changed during this run: no record is kept")
+        return None
     return Record(
         inputs=inputs,
-        listing=listing(settings.out, prefix=settings.file_prefix),
+        listing=listing_digest(after, prefix=prefix),
         routers=result.plan.routers,
         rejections=tuple(result.plan.rejections),
         notices=tuple(result.plan.notices),
         names=tuple(sorted(result.files)),
     )
+
+
+def _read_back(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
 
 
 def rendered_files(

@@ -19,7 +19,6 @@ import stat
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
 from traefik_gen.errors import SettingsError, WriteError
 from traefik_gen.render import HEADER_LINE, mask_secrets
@@ -32,10 +31,12 @@ __all__ = [
     "WriteResult",
     "apply",
     "listing",
+    "listing_digest",
     "lock",
     "scan",
     "scan_names",
     "staging_path",
+    "statuses",
     "unified_diff",
 ]
 
@@ -112,22 +113,34 @@ def listing(out: Path, *, prefix: str) -> str:
     Any write, rename, removal, chmod or new file in scope moves it: each config file's
     path, inode, size, mode and change and modification times are in it.
     """
+    return listing_digest(statuses(out, prefix=prefix), prefix=prefix)
+
+
+def statuses(out: Path, *, prefix: str) -> dict[str, bytes]:
+    """Each file `listing` covers, by its path below `out`, with its status line."""
     _check_prefix(prefix)
-    digest = hashlib.sha256(prefix.encode() + b"\0")
+    found: dict[str, bytes] = {}
     if _directory_exists(out):
-        _list_into(digest, os.fspath(out), "")
+        _list_into(found, os.fspath(out), "")
+    return found
+
+
+def listing_digest(found: Mapping[str, bytes], *, prefix: str) -> str:
+    digest = hashlib.sha256(prefix.encode() + b"\0")
+    for line in found.values():
+        digest.update(line)
     return digest.hexdigest()
 
 
-def _list_into(digest: _Digest, directory: str, relative: str) -> None:
+def _list_into(found: dict[str, bytes], directory: str, relative: str) -> None:
     """The walk of `_config_files_below`, on plain strings: it runs on every one-shot run."""
     for entry in _entries(Path(directory)):
         name = relative + entry.name
         if _is_directory(entry):
-            _list_into(digest, entry.path, name + "/")
+            _list_into(found, entry.path, name + "/")
         elif _is_config_name(entry.name) or entry.name.endswith(STAGED_SUFFIX):
             # A staged leftover (a run killed mid-write) is in too: the next run cleans it.
-            digest.update(_status_line(entry, name))
+            found[name] = _status_line(entry, name)
 
 
 def _status_line(entry: os.DirEntry[str], name: str) -> bytes:
@@ -145,10 +158,6 @@ def _status_line(entry: os.DirEntry[str], name: str) -> bytes:
         entry.is_symlink(),
     )
     return f"{name}\0{fields}\n".encode("utf-8", "surrogateescape")
-
-
-class _Digest(Protocol):
-    def update(self, data: bytes, /) -> None: ...
 
 
 def scan_names(out: Path, names: Iterable[str], *, prefix: str) -> DirectoryState:
