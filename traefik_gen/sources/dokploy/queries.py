@@ -498,11 +498,17 @@ def _fetch(
     if statement is None:
         return ()
     rows = []
-    for values in conn.execute(statement, params):
+    # Short texts repeat on every row ("application", "letsencrypt", "/"): one copy each.
+    shared: dict[str, str] = {}
+    for raw in conn.execute(statement, params):
+        values = [
+            shared.setdefault(value, value) if type(value) is str and len(value) <= 16 else value
+            for value in raw
+        ]
         if digest is not None:
             # repr of str, int, bool, None and lists is exact and stable across runs; row
             # by row, so no text of the whole table is ever held.
-            digest.update(repr(values).encode("utf-8", "surrogatepass") + b"\n")
+            digest.update(repr(raw).encode("utf-8", "surrogatepass") + b"\n")
         rows.append(row_type(*values))
     if digest is not None:
         digest.update(b"\0")
