@@ -86,7 +86,6 @@ def sync_delta(
     settings: Settings,
     converged: Converged,
     delta: Delta,
-    hasher: PasswordHasher,
     replicas: dict[tuple[str, str], tuple[str, ...]] | None = None,
 ) -> SyncResult | None:
     """Write what `delta` changes; None (nothing written) when a full sync must decide."""
@@ -116,7 +115,8 @@ def sync_delta(
         desired.owners,
         plan_options(settings),
         view,
-        hasher,
+        # Never asked for a hash: owners with basic-auth users were sent to the full sync.
+        PasswordHasher(None),
         claims,
         replicas,
         renderer=lambda data: render(data, settings.format),

@@ -19,12 +19,11 @@ from pathlib import Path
 from types import FrameType
 from typing import Protocol
 
-from traefik_gen.auth import PasswordHasher
 from traefik_gen.errors import TraefikGenError, WriteError
 from traefik_gen.incremental import Converged, converged_after, sync_delta
 from traefik_gen.settings import Settings
 from traefik_gen.sources.dokploy.changes import ChangeDetector
-from traefik_gen.sync import SyncMemo, SyncResult, bcrypt_cache, sync
+from traefik_gen.sync import SyncMemo, SyncResult, sync
 from traefik_gen.verify import verify_generation
 from traefik_gen.watch.directory import DirectoryWatcher
 from traefik_gen.watch.http import EndpointServer
@@ -205,9 +204,7 @@ class Sidecar:
             delta = detector.delta(self._converged.base, server)
             result = None
             if delta is not None:
-                cache = bcrypt_cache(self.settings.out)
-                hasher = PasswordHasher(cache, rounds=self.settings.bcrypt_rounds)
-                result = sync_delta(self.settings, self._converged, delta, hasher, self._replicas)
+                result = sync_delta(self.settings, self._converged, delta, self._replicas)
         except BaseException:
             # The delta's base may have moved past a change that was never written.
             self._converged = None
