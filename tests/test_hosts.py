@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import idna
 import pytest
 import re2
 from hypothesis import given
@@ -20,6 +21,12 @@ def rejected(raw: str) -> str:
 
 
 # --- what comes out ---------------------------------------------------------------------
+
+
+def test_the_characters_taken_without_the_uts46_table_map_to_themselves() -> None:
+    # normalize_host skips idna's table for hosts made only of these.
+    plain = "abcdefghijklmnopqrstuvwxyz0123456789._*-"
+    assert [c for c in plain if idna.uts46_remap(c, std3_rules=False) != c] == []
 
 
 def test_plain_name_is_kept() -> None:

@@ -171,6 +171,37 @@ def test_str_enum_values_render_as_their_plain_strings() -> None:
         }
 
 
+def test_subclasses_of_builtins_give_the_bytes_of_the_builtins() -> None:
+    class Name(str):
+        pass
+
+    class Count(int):
+        pass
+
+    class Section(dict):  # type: ignore[type-arg]
+        pass
+
+    plain = {"http": {"services": {"s": {"weighted": {"services": [{"name": "a", "weight": 2}]}}}}}
+    sub = {
+        "http": Section(
+            services={
+                "s": {"weighted": {"services": [{Name("name"): Name("a"), "weight": Count(2)}]}}
+            }
+        )
+    }
+
+    for fmt in FORMATS:
+        assert render(sub, fmt) == render(plain, fmt)
+
+
+def test_a_lone_surrogate_is_refused_naming_the_field() -> None:
+    for fmt in FORMATS:
+        with pytest.raises(
+            ConfigError, match=r"field 'http\.routers\.r\.rule' holds a lone surrogate"
+        ):
+            render({"http": {"routers": {"r": {"rule": "Host(`a\udc80`)"}}}}, fmt)
+
+
 def test_tuples_render_as_lists() -> None:
     data = {"http": {"routers": {"r": {"entryPoints": ("web", "websecure")}}}}
 

@@ -98,8 +98,10 @@ def render(data: Mapping[str, Any], fmt: Format, *, source: str | None = None) -
     Raises:
         ConfigError: a value cannot be serialized (named by its key path).
     """
-    plain = _plain_mapping(data, fmt, "")
-    body = _serialize(plain, fmt) if plain else ""
+    body = _fast_yaml(data) if fmt == "yaml" else None
+    if body is None:
+        plain = _plain_mapping(data, fmt, "")
+        body = _serialize(plain, fmt) if plain else ""
     return (_header(source) + escape_template(body)).encode("utf-8")
 
 
@@ -157,6 +159,20 @@ def _serialize(data: dict[str, Any], fmt: Format) -> str:
         return _library_yaml(data)
 
 
+def _fast_yaml(data: Mapping[str, Any]) -> str | None:
+    """The block writer straight on `data` when it holds only exact builtin types.
+
+    None otherwise (a subclass, a float, a lone surrogate...): the caller then copies the
+    data to plain types, which names whatever cannot be rendered.
+    """
+    if type(data) is not dict:
+        return None
+    try:
+        return _block_yaml(data) if data else ""
+    except _ShapeError:
+        return None
+
+
 def _library_yaml(data: dict[str, Any]) -> str:
     return yaml.dump(
         data,
@@ -193,14 +209,16 @@ def _block_yaml(data: dict[str, Any]) -> str:
 
 def _mapping_lines(mapping: dict[str, Any], pad: str, lines: list[str]) -> None:
     for key, value in mapping.items():
+        if type(key) is not str:
+            raise _ShapeError
         head = f"{pad}{_yaml_string(key)}:"
-        if isinstance(value, dict):
+        if type(value) is dict:
             if not value:
                 lines.append(head + " {}")
                 continue
             lines.append(head)
             _mapping_lines(value, pad + "  ", lines)
-        elif isinstance(value, list):
+        elif type(value) is list:
             if not value:
                 lines.append(head + " []")
                 continue
@@ -213,7 +231,7 @@ def _mapping_lines(mapping: dict[str, Any], pad: str, lines: list[str]) -> None:
 def _sequence_lines(items: list[Any], pad: str, lines: list[str]) -> None:
     # Indentless, as PyYAML writes a sequence inside a mapping.
     for item in items:
-        if isinstance(item, dict) and item:
+        if type(item) is dict and item:
             nested: list[str] = []
             _mapping_lines(item, pad + "  ", nested)
             nested[0] = f"{pad}- {nested[0][len(pad) + 2 :]}"
@@ -231,9 +249,9 @@ def _yaml_scalar(value: Any) -> str:
         return "true"
     if value is False:
         return "false"
-    if isinstance(value, int):
+    if type(value) is int:
         return str(value)
-    if isinstance(value, str):
+    if type(value) is str:
         return _yaml_string(value)
     raise _ShapeError
 
@@ -244,6 +262,11 @@ def _yaml_string(text: str) -> str:
     if "'" not in text and text.isascii() and text.isprintable():
         # Single quotes need no escapes: rules with double quotes stay readable in diffs.
         return f"'{text}'"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate: the plain copy names the field that holds it.
+        raise _ShapeError from None
     return '"' + "".join(_yaml_char(char) for char in text) + '"'
 
 
@@ -261,7 +284,7 @@ def _plain_mapping(data: Mapping[str, Any], fmt: Format, path: str) -> dict[str,
     for key, value in data.items():
         if not isinstance(key, str):
             raise ConfigError(f"key {key!r} under {path or 'the top'} is not a string")
-        plain[key] = _plain(value, fmt, f"{path}.{key}" if path else key)
+        plain[str.__str__(key)] = _plain(value, fmt, f"{path}.{key}" if path else key)
     return plain
 
 

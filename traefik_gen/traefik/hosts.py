@@ -43,6 +43,10 @@ logger = logging.getLogger(__name__)
 
 _MAX_LABEL = 63
 _MAX_NAME = 253
+# Printable ASCII without space: what nearly every host and URL is made of.
+_PLAIN_HOST = re.compile(r"[!-~]+")
+_PLAIN_URL = _PLAIN_HOST
+_LOWER_LDH = re.compile(r"[a-z0-9._*-]+")
 _ASCII_LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?")
 _NUMERIC_LABEL = re.compile(r"[0-9]+|0x[0-9a-f]*")
 # What Go's regexp.QuoteMeta escapes.
@@ -89,7 +93,9 @@ def normalize_host(raw: str, *, field: str = "host") -> Host:
     """
     text = raw.strip()
     _check_characters(text, raw, field)
-    labels = _split_labels(_map_uts46(text, raw, field), raw, field)
+    # UTS #46 maps each of these characters to itself: the usual host skips the table.
+    mapped = text if _LOWER_LDH.fullmatch(text) else _map_uts46(text, raw, field)
+    labels = _split_labels(mapped, raw, field)
     wildcard = labels[0] == "*"
     if wildcard:
         labels = labels[1:]
@@ -107,6 +113,9 @@ def normalize_host(raw: str, *, field: str = "host") -> Host:
 def _check_characters(text: str, raw: str, field: str) -> None:
     if not text:
         raise RuleError(f"{field} {raw!r} is empty")
+    if _PLAIN_HOST.fullmatch(text):
+        # The usual case, at once: no control character, surrogate or space in it.
+        return
     for char in text:
         if unicodedata.category(char) == "Cc":
             raise RuleError(f"{field} {raw!r} contains a control character")
@@ -214,5 +223,9 @@ def usable_url(url: str) -> bool:
     return (
         parts.scheme in ("http", "https", "h2c")
         and bool(parts.hostname)
-        and not any(c.isspace() or not c.isprintable() for c in url)
+        and (_PLAIN_URL.fullmatch(url) is not None or _printable_without_space(url))
     )
+
+
+def _printable_without_space(text: str) -> bool:
+    return not any(char.isspace() or not char.isprintable() for char in text)

@@ -55,6 +55,7 @@ __all__ = [
     "describe",
     "dotted",
     "dump_config",
+    "dumped_names",
     "field_specs",
     "go_bool",
     "go_int",
@@ -1217,6 +1218,11 @@ def dotted(path: tuple[str | int, ...]) -> str:
     return text
 
 
+def _is_mapping(value: Any) -> bool:
+    # The exact type first: an ABC check costs more than the rest of a key's parse.
+    return type(value) is dict or isinstance(value, Mapping)
+
+
 def parse_config(data: Mapping[str, Any], *, source: str) -> DynamicConfig:
     """Validate one file's content (a YAML/TOML document as a mapping) as Traefik would.
 
@@ -1233,7 +1239,7 @@ def parse_config(data: Mapping[str, Any], *, source: str) -> DynamicConfig:
 
 
 def _top(data: Any) -> dict[str, Any]:
-    if not isinstance(data, Mapping):
+    if not _is_mapping(data):
         raise _BadKeyError((), "must be a mapping")
     out: dict[str, Any] = {}
     specs = field_specs(DynamicConfig)
@@ -1250,7 +1256,7 @@ def _top(data: Any) -> dict[str, Any]:
 
 
 def _object(model: type[TraefikModel], raw: Any, path: tuple[str | int, ...]) -> dict[str, Any]:
-    if not isinstance(raw, Mapping):
+    if not _is_mapping(raw):
         raise _BadKeyError(path, "must be a mapping")
     specs = field_specs(model)
     out: dict[str, Any] = {}
@@ -1270,13 +1276,22 @@ def _object(model: type[TraefikModel], raw: Any, path: tuple[str | int, ...]) ->
         # A null value is skipped by Traefik's decoder, as if the key were absent.
         if value is None:
             continue
+        if spec.shape is Shape.LEAF and type(value) in _PLAIN_SCALARS:
+            # Most keys: a scalar taken as it is (checked by the model's validators).
+            out[spec.key] = value
+            continue
         converted = _value(spec, value, (*path, spec.key))
         if converted is not _DROPPED:
             out[spec.key] = converted
     return out
 
 
+_PLAIN_SCALARS = frozenset({str, int, bool, float})
+
+
 def _value(spec: FieldSpec, value: Any, path: tuple[str | int, ...]) -> Any:
+    if spec.shape is Shape.LEAF:
+        return _scalar(value, path)
     if spec.shape is Shape.OBJECT:
         return _struct(spec, value, path)
     if spec.shape in (Shape.OBJECT_MAP, Shape.LEAF_MAP, Shape.RAW_MAP):
@@ -1290,7 +1305,7 @@ def _value(spec: FieldSpec, value: Any, path: tuple[str | int, ...]) -> Any:
 
 def _struct(spec: FieldSpec, value: Any, path: tuple[str | int, ...]) -> Any:
     assert spec.model is not None
-    if isinstance(value, Mapping):
+    if _is_mapping(value):
         if not spec.allow_empty and all(item is None for item in value.values()):
             raise _BadKeyError(path, _STANDALONE)
         return _object(spec.model, value, path)
@@ -1303,7 +1318,7 @@ def _struct(spec: FieldSpec, value: Any, path: tuple[str | int, ...]) -> Any:
 
 
 def _map(spec: FieldSpec, value: Any, path: tuple[str | int, ...]) -> dict[str, Any]:
-    if not isinstance(value, Mapping):
+    if not _is_mapping(value):
         raise _BadKeyError(path, "must be a mapping")
     entries = {str(name): entry for name, entry in value.items() if entry is not None}
     if not entries:
@@ -1314,7 +1329,7 @@ def _map(spec: FieldSpec, value: Any, path: tuple[str | int, ...]) -> dict[str, 
 def _entry(spec: FieldSpec, value: Any, path: tuple[str | int, ...]) -> Any:
     if spec.shape is Shape.LEAF_MAP:
         return _scalar(value, path)
-    if not isinstance(value, Mapping):
+    if not _is_mapping(value):
         raise _BadKeyError(path, "must be a mapping")
     if spec.shape is Shape.RAW_MAP:
         # Plugin configurations are the plugin's business: kept as written.
@@ -1324,7 +1339,7 @@ def _entry(spec: FieldSpec, value: Any, path: tuple[str | int, ...]) -> Any:
 
 
 def _raw(value: Any) -> Any:
-    if isinstance(value, Mapping):
+    if _is_mapping(value):
         return {str(key): _raw(item) for key, item in value.items()}
     if isinstance(value, list):
         return [_raw(item) for item in value]
@@ -1349,7 +1364,7 @@ def _leaf_list(value: Any, path: tuple[str | int, ...]) -> Any:
 
 
 def _scalar(value: Any, path: tuple[str | int, ...]) -> Any:
-    if value is None or isinstance(value, Mapping | list):
+    if value is None or type(value) is list or _is_mapping(value):
         raise _BadKeyError(path, "must be a single value")
     return value
 
@@ -1423,6 +1438,7 @@ SECTIONS: tuple[str, ...] = (
     "tls.options",
     "tls.stores",
 )
+_SECTION_PARTS = tuple((section, *section.split(".")) for section in SECTIONS)
 
 _NOUNS = {
     "http.routers": "router",
@@ -1514,6 +1530,15 @@ class Reference:
 def defined_names(config: DynamicConfig) -> dict[str, set[str]]:
     """The names each section defines, for every section in `SECTIONS`."""
     return {section: set(_section(config, section)) for section in SECTIONS}
+
+
+def dumped_names(dumped: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    """`defined_names` of what `dump_config` returned, as (section, name) in file order.
+
+    Read from the dict rather than the models: the keys are canonical there already.
+    """
+    for section, protocol, key in _SECTION_PARTS:
+        yield from ((section, name) for name in dumped.get(protocol, {}).get(key, {}))
 
 
 def references(config: DynamicConfig) -> list[Reference]:

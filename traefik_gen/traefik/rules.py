@@ -62,6 +62,8 @@ def _ascii_escape(code: int) -> str:
 
 _ASCII_ESCAPES = tuple(_ascii_escape(code) for code in range(0x80))
 _LONE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+# Printable ASCII but for the two characters a Go string escapes: quoted as it is.
+_UNESCAPED = re.compile(r"[ !#-\[\]-~]*")
 
 
 def quote(value: str) -> str:
@@ -74,6 +76,8 @@ def quote(value: str) -> str:
     Raises:
         RuleError: `value` holds a lone surrogate, which no Go string can hold.
     """
+    if _UNESCAPED.fullmatch(value):
+        return '"' + value + '"'
     return '"' + "".join(_escape(char) for char in value) + '"'
 
 
