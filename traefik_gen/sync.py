@@ -6,6 +6,7 @@ diff take exactly the same path as a real write and stop just before the first b
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import tomllib
@@ -38,6 +39,7 @@ from traefik_gen.writer import (
     STAGED_SUFFIX,
     STAGING_DIR,
     DirectoryState,
+    EarlyStager,
     WriteResult,
     apply,
     listing_digest,
@@ -152,19 +154,23 @@ def sync(
     before = statuses(out, prefix=settings.file_prefix) if inputs is not None else {}
     state = scan(out, prefix=settings.file_prefix, create=not preview)
     view = directory_view(state, memo.routers if memo is not None else None)
-    plan = plan_source(
-        source,
-        plan_options(settings),
-        view,
-        hasher,
-        replicas,
-        memo.owners if memo is not None else None,
-        # Each file is rendered as it is planned: one owner's data in memory at a time.
-        renderer=lambda data: render(data, settings.format),
-    )
-    files = rendered_files(plan, state, settings, memo.digests if memo is not None else None)
-    _guard_removals(view, plan, settings)
-    result = SyncResult(plan=plan, write=apply(out, files, state, dry_run=preview), files=files)
+    with _early_stager(out, state, preview) as early:
+        plan = plan_source(
+            source,
+            plan_options(settings),
+            view,
+            hasher,
+            replicas,
+            memo.owners if memo is not None else None,
+            # Each file is rendered as it is planned: one owner's data in memory at a time.
+            renderer=lambda data: render(data, settings.format),
+            # ...and staged while the next ones are planned.
+            sink=early.offer if early is not None else None,
+        )
+        files = rendered_files(plan, state, settings, memo.digests if memo is not None else None)
+        _guard_removals(view, plan, settings)
+        write = apply(out, files, state, dry_run=preview, early=early)
+    result = SyncResult(plan=plan, write=write, files=files)
     result.base, result.view, result.state = base, view, state
     if memo is not None and not preview:
         _remember_routers(memo, plan, files)
@@ -177,6 +183,12 @@ def sync(
         if record is not None:
             save_record(out, record)
     return result
+
+
+def _early_stager(
+    out: Path, state: DirectoryState, preview: bool
+) -> contextlib.AbstractContextManager[EarlyStager | None]:
+    return contextlib.nullcontext() if preview else EarlyStager(out, state)
 
 
 def bcrypt_cache(out: Path) -> Path:
@@ -318,6 +330,10 @@ def _guard_removals(view: DirectoryView, plan: Plan, settings: Settings) -> None
     previous = view.previous
     if not isinstance(previous, PreviousFiles):
         raise AssertionError("the removal guard reads a view made by directory_view")
+    for name, routers in plan.router_names.items():
+        # Planned to the very bytes on disk (kept as the same object): no need to parse.
+        if name in view.current and plan.contents.get(name) is view.current[name]:
+            previous.learn(name, routers)
     before = set().union(*(previous.routers(name) or () for name in previous))
     if not before:
         return
@@ -350,7 +366,7 @@ def directory_view(
     The owned files are parsed only when asked for (`PreviousFiles`); `routers` (kept by
     the caller across calls) holds their router names by content.
     """
-    view = DirectoryView()
+    view = DirectoryView(current=state.owned)
     for path in state.foreign:
         for section, names in _names_in(path).items():
             view.foreign_names.setdefault(section, set()).update(names)
@@ -394,6 +410,12 @@ class PreviousFiles(Mapping[str, dict[str, Any]]):
         found = None if data is None else frozenset(_routers([data]))
         self._cache[name] = (digest, found)
         return found
+
+    def learn(self, name: str, routers: frozenset[str]) -> None:
+        """The router names of the file as it is now, known without parsing it."""
+        if name in self._owned:
+            digest = self._digests.get(name) or hashlib.sha256(self._owned[name]).hexdigest()
+            self._cache[name] = (digest, routers)
 
     def __getitem__(self, name: str) -> dict[str, Any]:
         content = self._owned.get(name)

@@ -12,6 +12,7 @@ import difflib
 import errno
 import fcntl
 import hashlib
+import itertools
 import logging
 import os
 import re
@@ -22,12 +23,14 @@ from pathlib import Path
 
 from traefik_gen.errors import SettingsError, WriteError
 from traefik_gen.render import HEADER_LINE, mask_secrets
+from traefik_gen.staging_helper import StagingHelper
 
 __all__ = [
     "CONFIG_EXTENSIONS",
     "STAGED_SUFFIX",
     "STAGING_DIR",
     "DirectoryState",
+    "EarlyStager",
     "WriteResult",
     "apply",
     "listing",
@@ -189,19 +192,25 @@ def scan_names(out: Path, names: Iterable[str], *, prefix: str) -> DirectoryStat
 
 
 def apply(
-    out: Path, desired: Mapping[str, bytes], state: DirectoryState, *, dry_run: bool = False
+    out: Path,
+    desired: Mapping[str, bytes],
+    state: DirectoryState,
+    *,
+    dry_run: bool = False,
+    early: EarlyStager | None = None,
 ) -> WriteResult:
     """Make the owned files of `out` exactly `desired`, touching only what differs.
 
     Every changed file is staged (written, chmod 0644, fsynced) before the first rename;
     the renames then run back to back so Traefik sees one burst, and owned files no longer
-    desired are removed last. Call it under `lock`.
+    desired are removed last. Files `early` staged already with the same bytes are not
+    staged again. Call it under `lock`.
 
     Raises:
         WriteError: a name is not acceptable or belongs to a foreign file, or the
             filesystem refused a step (the message names the path and says what changed).
     """
-    if not dry_run:
+    if not dry_run and early is None:
         _remove_leftovers(out)
     plan = _plan(out, desired, state)
     if plan.unchanged:
@@ -209,7 +218,8 @@ def apply(
     if dry_run:
         return plan
     if plan.written:
-        staged = _stage_all(out, [(name, desired[name]) for name in plan.written])
+        ready = early.finish() if early is not None else {}
+        staged = _stage_all(out, [(name, desired[name]) for name in plan.written], ready)
         _rename_all(out, staged)
         _fsync_directory(out)
     if plan.removed:
@@ -439,20 +449,145 @@ def _ensure_staging(out: Path) -> Path:
     return staging
 
 
-def _stage_all(out: Path, files: list[tuple[str, bytes]]) -> list[tuple[str, Path]]:
+def _stage_all(
+    out: Path, files: list[tuple[str, bytes]], ready: Mapping[str, bytes]
+) -> list[tuple[str, Path]]:
+    """Stage `files`; those in `ready` with the same bytes are staged already.
+
+    Every file of `ready` is this call's to rename or discard.
+    """
     _ensure_staging(out)
+    wanted = {name for name, _ in files}
+    _discard(staging_path(out, name) for name in ready if name not in wanted)
     staged: list[tuple[str, Path]] = []
-    for name, content in files:
+    for index, (name, content) in enumerate(files):
         path = staging_path(out, name)
         staged.append((name, path))
+        if ready.get(name) == content:
+            continue
         try:
             _stage_one(path, content)
         except OSError as e:
-            _discard(path for _, path in staged)
-            raise WriteError(
-                f"cannot stage {out / name} as {path}: {e.strerror}; nothing in {out} changed"
-            ) from e
+            later = (staging_path(out, n) for n, _ in files[index + 1 :] if n in ready)
+            _discard(itertools.chain((path for _, path in staged), later))
+            raise _stage_failure(out, name, path, e) from e
     return staged
+
+
+def _stage_failure(out: Path, name: str, path: Path, error: OSError) -> WriteError:
+    return WriteError(
+        f"cannot stage {out / name} as {path}: {error.strerror}; nothing in {out} changed"
+    )
+
+
+class EarlyStager:
+    """Stages each file as soon as it is planned, while the planner goes on with the others.
+
+    A helper process (`traefik_gen.staging_helper`) writes and fsyncs the staged files
+    meanwhile, so a full generation costs about its writes or its planning, whichever is
+    longer, instead of both. Traefik does not watch the staging directory: nothing is
+    visible before `apply` renames, and leaving the context discards whatever `apply`
+    did not take. Only files `apply` would write are staged (bytes that differ from the
+    scan, acceptable names), and only once there are enough of them to be worth a
+    helper: a small change is staged by `apply` alone.
+    """
+
+    def __init__(self, out: Path, state: DirectoryState, *, threshold: int = 64) -> None:
+        self._out = out
+        self._state = state
+        self._threshold = threshold
+        self._pending: list[tuple[str, bytes]] = []
+        self._staged: dict[str, bytes] = {}
+        self._helper: StagingHelper | None = None
+        self._sent: list[str] = []
+        self._failure: WriteError | None = None
+        self._finished = False
+
+    def __enter__(self) -> EarlyStager:
+        _remove_leftovers(self._out)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop()
+        # Whatever `finish` did not hand to `apply` never reaches Traefik.
+        _discard(staging_path(self._out, name) for name in self._staged)
+
+    def offer(self, name: str, content: bytes) -> None:
+        """Stage `name` now if `apply` would write it; anything else is left to `apply`."""
+        if self._finished or self._failure is not None:
+            return
+        if self._state.owned.get(name) == content or not _acceptable(name, self._state):
+            return
+        if self._helper is not None:
+            self._stage(name, content)
+            return
+        self._pending.append((name, content))
+        if len(self._pending) >= self._threshold:
+            _ensure_staging(self._out)
+            self._helper = StagingHelper()
+            pending, self._pending = self._pending, []
+            for item in pending:
+                self._stage(*item)
+
+    def finish(self) -> dict[str, bytes]:
+        """Wait until every file is staged; their bytes by name, now the caller's to
+        rename or discard.
+
+        Raises:
+            WriteError: staging failed (nothing in the directory changed).
+        """
+        self._stop()
+        staged, self._staged = self._staged, {}
+        if self._failure is not None:
+            _discard(staging_path(self._out, name) for name in staged)
+            raise self._failure
+        return staged
+
+    def _stage(self, name: str, content: bytes) -> None:
+        assert self._helper is not None
+        self._staged[name] = content
+        if self._helper.stage(staging_path(self._out, name), content):
+            self._sent.append(name)
+        else:
+            self._stage_here([name])
+
+    def _stop(self) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        # Files still pending were never staged: `apply` stages them itself.
+        self._pending.clear()
+        if self._helper is None:
+            return
+        report = self._helper.wait()
+        if report.failed is not None:
+            index, number = report.failed
+            name = self._sent[index]
+            error = OSError(number, os.strerror(number))
+            self._failure = self._failure or _stage_failure(
+                self._out, name, staging_path(self._out, name), error
+            )
+        elif not report.complete:
+            logger.debug("staging %d files the helper did not report", len(self._sent))
+            self._stage_here(self._sent)
+
+    def _stage_here(self, names: list[str]) -> None:
+        for name in names:
+            if self._failure is not None:
+                return
+            path = staging_path(self._out, name)
+            try:
+                _stage_one(path, self._staged[name])
+            except OSError as e:
+                self._failure = _stage_failure(self._out, name, path, e)
+
+
+def _acceptable(name: str, state: DirectoryState) -> bool:
+    try:
+        _check_name(name, state.prefix)
+    except WriteError:
+        return False
+    return True
 
 
 def _stage_one(path: Path, content: bytes) -> None:

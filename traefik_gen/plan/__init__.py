@@ -22,7 +22,7 @@ from traefik_gen.plan.naming import OwnerNames, slug
 from traefik_gen.routes import DesiredState, Owner, OwnerKind, Rejection, RowRef
 from traefik_gen.settings import Mode
 from traefik_gen.traefik.labels import labels_to_config
-from traefik_gen.traefik.model import defined_names, dump_config, parse_config
+from traefik_gen.traefik.model import dump_config, dumped_names, parse_config
 from traefik_gen.traefik.regex import check_re2
 
 __all__ = [
@@ -64,6 +64,9 @@ class DirectoryView:
     previous: Mapping[str, dict[str, Any]] = field(default_factory=dict)
     # A digest of each owned file's bytes: part of an owner's memo key.
     digests: dict[str, str] = field(default_factory=dict)
+    # Each owned file's bytes as scanned: a file planned to the same bytes keeps these,
+    # so an unchanged file is held once.
+    current: Mapping[str, bytes] = field(default_factory=dict)
 
     def foreign_exists(self, section: str, name: str) -> bool:
         return name in self.foreign_names.get(section, set())
@@ -85,6 +88,8 @@ class Plan:
     # and router names are kept (`contents`, `router_names`): one owner's data at a time.
     renderer: Callable[[dict[str, Any]], bytes] | None = field(default=None, repr=False)
     contents: dict[str, bytes] = field(default_factory=dict, repr=False)
+    # Told each file's name and bytes as soon as they are known (the early stager).
+    sink: Callable[[str, bytes], None] | None = field(default=None, repr=False)
     router_names: dict[str, frozenset[str]] = field(default_factory=dict)
     http_routers: dict[str, int] = field(default_factory=dict)
 
@@ -186,9 +191,14 @@ def plan_source(
     replicas: Mapping[tuple[str, str], tuple[str, ...]] | None = None,
     memo: OwnerMemo | None = None,
     renderer: Callable[[dict[str, Any]], bytes] | None = None,
+    *,
+    sink: Callable[[str, bytes], None] | None = None,
 ) -> Plan:
-    """`build_plan` for owners that arrive one at a time, so none is held after its turn."""
-    plan = Plan(renderer=renderer)
+    """`build_plan` for owners that arrive one at a time, so none is held after its turn.
+
+    With a `renderer`, `sink` is given each file's name and bytes as soon as it is planned.
+    """
+    plan = Plan(renderer=renderer, sink=sink)
     taken = plan.claims
     context = _context_key(options, view, replicas or {}) if memo is not None else ""
     fresh: dict[str, _Planned] = {}
@@ -289,7 +299,7 @@ def _add_planned(plan: Plan, filename: str, hit: _Planned) -> None:
     elif hit.content is not None:
         if plan.renderer is None:
             raise AssertionError("a rendered memo entry reused without a renderer")
-        plan.contents[filename] = hit.content
+        _add_content(plan, filename, hit.content)
         plan.router_names[filename] = hit.routers
         plan.http_routers[filename] = hit.http_routers
         plan.routers += hit.http_routers
@@ -387,11 +397,13 @@ def _plan_owner(
         if names.filename in view.previous:
             plan.kept.append(names.filename)
         return None
-    _add_file(plan, names.filename, data)
+    _add_file(plan, names.filename, data, view)
     return data, claimed
 
 
-def _add_file(plan: Plan, filename: str, data: dict[str, Any]) -> None:
+def _add_file(
+    plan: Plan, filename: str, data: dict[str, Any], view: DirectoryView | None = None
+) -> None:
     if not data:
         return
     http_routers = len(data.get("http", {}).get("routers", {}))
@@ -400,12 +412,21 @@ def _add_file(plan: Plan, filename: str, data: dict[str, Any]) -> None:
         plan.files[filename] = data
     else:
         plan.http_routers[filename] = http_routers
-        plan.contents[filename] = plan.renderer(data)
+        content = plan.renderer(data)
+        if view is not None and view.current.get(filename) == content:
+            content = view.current[filename]
+        _add_content(plan, filename, content)
         plan.router_names[filename] = frozenset(
             name
             for section in ("http", "tcp", "udp")
             for name in data.get(section, {}).get("routers", {})
         )
+
+
+def _add_content(plan: Plan, filename: str, content: bytes) -> None:
+    plan.contents[filename] = content
+    if plan.sink is not None:
+        plan.sink(filename, content)
 
 
 def _label_config(
@@ -444,7 +465,11 @@ def _route_config(
 ) -> dict[str, Any]:
     redirects, redirect_fault = _redirects(owner, names, rejections)
     auth, auth_fault = _basic_auth(owner, names, hasher, rejections)
-    previous = view.previous.get(names.filename, {})
+
+    def previous() -> dict[str, Any]:
+        # Parsed only for a route carried over or a reference to close: rarely.
+        return view.previous.get(names.filename, {})
+
     groups: list[RouteObjects] = []
     bases: dict[str, str] = {}
     for route in sorted(owner.routes, key=lambda r: _sort_key(r.key)):
@@ -470,9 +495,9 @@ def _route_config(
                 )
             )
             if fault.keep_last and not fault.protection:
-                groups.extend(_carried(previous, names, route.key))
+                groups.extend(_carried(previous(), names, route.key))
     for key in _keys_rejected_upstream(owner, rejections):
-        groups.extend(_carried(previous, names, key))
+        groups.extend(_carried(previous(), names, key))
     http = _merge(groups)
     _add_shared(http, groups, owner, names, redirects, auth)
     _close_references(http, previous, names, view)
@@ -632,12 +657,11 @@ def _add_shared(
 
 def _close_references(
     http: dict[str, dict[str, Any]],
-    previous: dict[str, Any],
+    previous: Callable[[], dict[str, Any]],
     names: OwnerNames,
     view: DirectoryView,
 ) -> None:
     """Make the file self-contained: carried routers get what they reference, or go."""
-    old_http = previous.get("http", {})
     for router_name, router in list(http["routers"].items()):
         missing = [
             (section, ref)
@@ -646,6 +670,7 @@ def _close_references(
             and ref not in http[section]
             and not view.foreign_exists(f"http.{section}", ref)
         ]
+        old_http = previous().get("http", {}) if missing else {}
         for section, ref in missing:
             # Protection is never restored from an old file: it must come from the source.
             if ref != names.shared("auth") and ref in old_http.get(section, {}):
@@ -673,11 +698,9 @@ def _validated(data: dict[str, Any], filename: str) -> tuple[dict[str, Any], Cla
         config = parse_config(data, source=filename)
     except ConfigError as exc:
         raise _OwnerError("configuration", str(exc)) from exc
+    dumped = dump_config(config)
     # Pairs, not a set per section: the sidecar's memo keeps this for every owner.
-    claimed = tuple(
-        (section, name) for section, names in defined_names(config).items() for name in names
-    )
-    return dump_config(config), claimed
+    return dumped, tuple(dumped_names(dumped))
 
 
 def _drop_empty(data: dict[str, Any]) -> None:

@@ -1,0 +1,141 @@
+"""A helper process that stages files while this one goes on planning the others.
+
+A thread cannot do this: a thread that waited in the kernel gets the GIL back only when
+the planner yields it, so beside a busy planner it stalls after every system call
+(measured: no overlap at all). A second interpreter has its own GIL. It is given each
+staging path with the file's bytes, and writes, chmods and fsyncs the file exactly as
+`traefik_gen.writer` does in process; it never renames and never sees anything else.
+
+Anything short of its own report that every file was staged leaves the staging to the
+caller (`EarlyStager` in `traefik_gen.writer`), so a helper that cannot start, dies or
+is killed costs time, never durability.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+__all__ = ["HelperReport", "StagingHelper"]
+
+logger = logging.getLogger(__name__)
+
+# Run with -I -S: no site packages, no environment, nothing of this project imported.
+# Each request is a line "<size> <path>" followed by exactly <size> bytes of content.
+_PROGRAM = r"""
+import os, sys
+requests, staged = sys.stdin.buffer, 0
+flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
+while line := requests.readline():
+    size, path = line[:-1].split(b" ", 1)
+    content = requests.read(int(size))
+    try:
+        fd = os.open(path, flags, 0o644)
+        try:
+            view = memoryview(content)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fchmod(fd, 0o644)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as e:
+        sys.stdout.write("error %d %d\n" % (staged, e.errno or 0))
+        sys.exit(0)
+    staged += 1
+sys.stdout.write("ok %d\n" % staged)
+"""
+# Requests queue in the pipe while the helper waits on the disk; a wider pipe lets the
+# planner run further ahead before it blocks (the kernel may grant less).
+_PIPE_SIZE = 1 << 20
+_F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+
+
+@dataclass(frozen=True)
+class HelperReport:
+    """What the helper did: how many files it staged, and where it failed if it did."""
+
+    staged: int
+    # The index of the file whose staging failed, and the error number.
+    failed: tuple[int, int] | None = None
+    complete: bool = False
+
+
+class StagingHelper:
+    """One helper process, given files in order with `stage`, waited for with `wait`."""
+
+    def __init__(self) -> None:
+        self._process: subprocess.Popen[bytes] | None = None
+        self._sent = 0
+        try:
+            self._process = subprocess.Popen(
+                [sys.executable, "-I", "-S", "-c", _PROGRAM],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                close_fds=True,
+            )
+        except OSError as e:
+            logger.debug("no staging helper (%s): files are staged in process", e.strerror)
+            return
+        assert self._process.stdin is not None
+        _widen(self._process.stdin)
+
+    def stage(self, path: Path, content: bytes) -> bool:
+        """Hand `path` and its bytes over; False once the helper is gone (stage it here)."""
+        if self._process is None or self._process.stdin is None:
+            return False
+        try:
+            self._process.stdin.write(b"%d %s\n" % (len(content), os.fsencode(path)))
+            self._process.stdin.write(content)
+            # At once, so the helper starts on it while the next file is planned.
+            self._process.stdin.flush()
+        except OSError:
+            self._forget()
+            return False
+        self._sent += 1
+        return True
+
+    def wait(self) -> HelperReport:
+        """Close the requests and wait for the helper's report."""
+        if self._process is None:
+            return HelperReport(staged=0)
+        process, self._process = self._process, None
+        try:
+            output, _ = process.communicate()
+        except OSError:
+            process.kill()
+            process.wait()
+            return HelperReport(staged=0)
+        return _report(output, self._sent, process.returncode)
+
+    def _forget(self) -> None:
+        process, self._process = self._process, None
+        if process is not None:
+            with contextlib.suppress(OSError):
+                process.kill()
+            process.wait()
+
+
+def _widen(pipe: IO[bytes]) -> None:
+    with contextlib.suppress(OSError):
+        fcntl.fcntl(pipe.fileno(), _F_SETPIPE_SZ, _PIPE_SIZE)
+
+
+def _report(output: bytes, sent: int, returncode: int) -> HelperReport:
+    words = output.decode("ascii", "replace").split()
+    if returncode != 0 or len(words) < 2 or not words[1].isdigit():
+        logger.debug("the staging helper ended with status %d and no report", returncode)
+        return HelperReport(staged=0)
+    if words[0] == "ok" and int(words[1]) == sent:
+        return HelperReport(staged=sent, complete=True)
+    if words[0] == "error" and len(words) == 3 and words[2].isdigit() and int(words[1]) < sent:
+        return HelperReport(staged=int(words[1]), failed=(int(words[1]), int(words[2])))
+    return HelperReport(staged=0)
