@@ -29,8 +29,15 @@ import dataset as ds
 from tests.support.traefik import TraefikProcess, free_ports
 from traefik_gen.render import render
 from traefik_gen.sources.dokploy.changes import _WATCHED, _statement
+from traefik_gen.staging_helper import _PROGRAM
 
-__all__ = ["WatchProcess", "change_latency", "generate_process", "watch_process"]
+__all__ = [
+    "WatchProcess",
+    "change_latency",
+    "generate_process",
+    "staging_helper_rss",
+    "watch_process",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -45,19 +52,54 @@ def child_env() -> dict[str, str]:
     return {key: os.environ[key] for key in keep if key in os.environ}
 
 
+# Peak RSS is read by a small parent of the measured program: the kernel's ru_maxrss of a
+# process counts the image it was forked from, so a program forked from this benchmark
+# would report this benchmark's size.
+_MEASURE = r"""
+import os, sys, time
+started = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    quiet = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(quiet, 1)
+    os.dup2(quiet, 2)
+    os.execv(sys.argv[1], sys.argv[1:])
+_, status, usage = os.wait4(pid, 0)
+elapsed = time.perf_counter() - started
+print(os.waitstatus_to_exitcode(status), usage.ru_maxrss * 1024, elapsed)
+"""
+
+
+def measured(command: list[str], stdin: bytes | None = None) -> tuple[float, int]:
+    """Wall time and peak RSS (bytes) of one run of `command` (its children included)."""
+    python = ROOT / ".venv" / "bin" / "python"
+    answer = subprocess.run(
+        [str(python), "-I", "-S", "-c", _MEASURE, *command],
+        input=stdin,
+        stdout=subprocess.PIPE,
+        env=child_env(),
+        check=True,
+    )
+    code, rss, elapsed = answer.stdout.split()
+    if int(code) != 0:
+        raise RuntimeError(f"{command[0]} exited {int(code)}")
+    return float(elapsed), int(rss)
+
+
 def generate_process(url: str, out: Path) -> tuple[float, int]:
     """Wall time and peak RSS (bytes) of one `traefik-gen generate` process."""
-    command = [str(BINARY), "generate", "--source", url, "--out", str(out), "--mode", "full"]
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        command, env=child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    return measured([str(BINARY), "generate", "--source", url, "--out", str(out), "--mode", "full"])
+
+
+def staging_helper_rss(files: dict[str, bytes], scratch: Path) -> int:
+    """Peak RSS (bytes) of the staging helper given every file of a full generation."""
+    scratch.mkdir(parents=True, exist_ok=True)
+    requests = b"".join(
+        b"%d %s\n" % (len(content), os.fsencode(scratch / (name + ".staged"))) + content
+        for name, content in files.items()
     )
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    elapsed = time.perf_counter() - started
-    if process.returncode != 0:
-        raise RuntimeError(f"traefik-gen generate exited {process.returncode}")
-    return elapsed, usage.ru_maxrss * 1024
+    python = ROOT / ".venv" / "bin" / "python"
+    return measured([str(python), "-I", "-S", "-c", _PROGRAM], stdin=requests)[1]
 
 
 @dataclass

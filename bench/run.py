@@ -106,24 +106,41 @@ def empty_with_cache(root: Path, name: str, cache: Path) -> Path:
 
 
 def full_generation(data: ds.Dataset, root: Path, cache: Path, runs: int) -> dict[str, bytes]:
-    samples = []
-    files: dict[str, bytes] = {}
+    """Generations and floors in pairs, in alternating order: the disk of these machines
+    varies twofold within minutes, so each ratio compares runs taken side by side."""
+    files = generation_once(data, root, cache, "full-0")[1]
+    generations, floors = [], []
     for run in range(runs):
-        settings = settings_for(data, empty_with_cache(root, f"full-{run}", cache))
-        started = time.perf_counter()
-        files = sync(settings).files
-        samples.append(time.perf_counter() - started)
-    floor = min(floor_once(data, files, root / f"floor-{run}") for run in range(runs))
-    generation = min(samples)
-    figures.add("1 full generation", f"{generation * 1000:.0f} ms ({len(files)} files)")
-    figures.add("1 floor (SELECTs + writes)", f"{floor * 1000:.0f} ms")
+        # Alternating order, so neither side always runs on a disk the other just filled.
+        if run % 2:
+            floors.append(floor_once(data, files, root / f"floor-{run}"))
+            generations.append(generation_once(data, root, cache, f"full-{run}")[0])
+        else:
+            generations.append(generation_once(data, root, cache, f"full-{run}")[0])
+            floors.append(floor_once(data, files, root / f"floor-{run}"))
+    ratios = [generation / floor for generation, floor in zip(generations, floors, strict=True)]
+    ratio = statistics.median(ratios)
+    figures.add(
+        "1 full generation",
+        f"med {statistics.median(generations) * 1000:.0f} ms ({len(files)} files)",
+    )
+    figures.add("1 floor (SELECTs + writes)", f"med {statistics.median(floors) * 1000:.0f} ms")
     figures.add(
         "1 ratio generation/floor",
-        f"{generation / floor:.2f}",
+        f"med {ratio:.2f} ({min(ratios):.2f}-{max(ratios):.2f}, {runs} pairs)",
         "<= 1.5 at 10,000",
-        (generation / floor <= 1.5) if data.domains >= 10000 else None,
+        (ratio <= 1.5) if data.domains >= 10000 else None,
     )
     return files
+
+
+def generation_once(
+    data: ds.Dataset, root: Path, cache: Path, name: str
+) -> tuple[float, dict[str, bytes]]:
+    settings = settings_for(data, empty_with_cache(root, name, cache))
+    started = time.perf_counter()
+    files = sync(settings).files
+    return time.perf_counter() - started, files
 
 
 def floor_once(data: ds.Dataset, files: dict[str, bytes], out: Path) -> float:
@@ -236,11 +253,19 @@ def idle_and_memory(data: ds.Dataset, out: Path, seconds: float) -> None:
     figures.add("6 peak RSS watch", f"{hwm / MB:.0f} MB", "<= 100 MB", hwm <= 100 * MB)
 
 
-def generate_memory(data: ds.Dataset, root: Path, cache: Path) -> None:
+def generate_memory(data: ds.Dataset, root: Path, cache: Path, files: dict[str, bytes]) -> None:
     out = empty_with_cache(root, "memory", cache)
     elapsed, rss = live.generate_process(data.url, out)
+    # The staging helper runs beside generate: its peak counts too, added, not maxed.
+    helper = live.staging_helper_rss(files, root / "helper")
+    total = rss + helper
     figures.add("6 generate process wall time", f"{elapsed * 1000:.0f} ms")
-    figures.add("6 peak RSS generate", f"{rss / MB:.0f} MB", "<= 100 MB", rss <= 100 * MB)
+    figures.add(
+        "6 peak RSS generate + staging helper",
+        f"{rss / MB:.0f} + {helper / MB:.0f} = {total / MB:.0f} MB",
+        "<= 100 MB",
+        total <= 100 * MB,
+    )
 
 
 # 5. change latency in the real Traefik
@@ -280,13 +305,13 @@ def database(domains: int) -> Iterator[ds.Dataset]:
 def bench_size(domains: int, quick: bool, largest: bool, root: Path) -> Figures:
     global figures
     figures = Figures(domains)
-    runs = 2 if quick else 3
+    runs = 3 if quick else 5
     with database(domains) as data:
         cache = warm_cache(data, root)
-        full_generation(data, root, cache, runs)
+        files = full_generation(data, root, cache, runs)
         regeneration(data, root / "full-0", runs)
         incremental(data, empty_with_cache(root, "incremental", cache), 5 if quick else 15)
-        generate_memory(data, root, cache)
+        generate_memory(data, root, cache, files)
         idle_and_memory(data, root / "full-0", 10 if quick else 30)
         if largest:
             latency(data, root, cache, 3 if quick else 8)

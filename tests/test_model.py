@@ -253,6 +253,25 @@ def test_non_mapping_configuration_is_refused() -> None:
 # dump_config
 
 
+def _models(model: type[TraefikModel]) -> set[type[TraefikModel]]:
+    found = {model}
+    for spec in field_specs(model).values():
+        if spec.model is not None:
+            found |= _models(spec.model)
+    return found
+
+
+def test_every_field_of_every_model_defaults_to_none() -> None:
+    # dump_config reads only the fields a document gave, which holds only while this does.
+    defaults = {
+        f"{model.__name__}.{attr}": info.get_default()
+        for model in _models(DynamicConfig)
+        for attr, info in model.model_fields.items()
+    }
+    assert len(defaults) > 200
+    assert {name: value for name, value in defaults.items() if value is not None} == {}
+
+
 def test_dump_drops_empty_maps_and_sections_but_keeps_allow_empty_structs() -> None:
     config = DynamicConfig(
         http=HTTPConfig(

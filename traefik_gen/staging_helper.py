@@ -88,7 +88,7 @@ class StagingHelper:
         assert self._process.stdin is not None
         _widen(self._process.stdin)
 
-    def stage(self, path: Path, content: bytes) -> bool:
+    def stage(self, path: str | Path, content: bytes) -> bool:
         """Hand `path` and its bytes over; False once the helper is gone (stage it here)."""
         if self._process is None or self._process.stdin is None:
             return False

@@ -384,11 +384,13 @@ def _warn_about_staging_configs(out: Path, foreign: Iterable[Path]) -> None:
 def _plan(out: Path, desired: Mapping[str, bytes], state: DirectoryState) -> WriteResult:
     names = sorted(desired)
     written = [name for name in names if state.owned.get(name) != desired[name]]
+    # Listed on disk, not only taken from the state: a user may have created a file since.
+    present = _names_in(out) if any(name not in state.owned for name in written) else set()
     # A file left as it is was ours with these very bytes: only what is written is checked.
     for name in written:
         _check_name(name, state.prefix)
         _check_content(name, desired[name])
-        _check_not_foreign(out, name, state)
+        _check_not_foreign(out, name, state, present)
     return WriteResult(
         written=written,
         removed=[name for name in sorted(state.owned) if name not in desired],
@@ -415,10 +417,19 @@ def _check_content(name: str, content: bytes) -> None:
         )
 
 
-def _check_not_foreign(out: Path, name: str, state: DirectoryState) -> None:
-    # Checked on disk, not only in the state: a user may have created the file since.
-    if name not in state.owned and os.path.lexists(out / name):
+def _check_not_foreign(out: Path, name: str, state: DirectoryState, present: set[str]) -> None:
+    if name not in state.owned and name in present:
         raise WriteError(f"{out / name} exists and is not ours (no traefik-gen header)")
+
+
+def _names_in(out: Path) -> set[str]:
+    # One listing instead of a stat per file: a full generation writes thousands.
+    try:
+        return set(os.listdir(out))
+    except FileNotFoundError:
+        return set()
+    except OSError as e:
+        raise WriteError(f"cannot read directory {out}: {e.strerror}") from e
 
 
 # apply: stage, rename, remove
@@ -502,6 +513,7 @@ class EarlyStager:
         self._sent: list[str] = []
         self._failure: WriteError | None = None
         self._finished = False
+        self._staging = os.path.join(str(out), STAGING_DIR)
 
     def __enter__(self) -> EarlyStager:
         _remove_leftovers(self._out)
@@ -546,7 +558,9 @@ class EarlyStager:
     def _stage(self, name: str, content: bytes) -> None:
         assert self._helper is not None
         self._staged[name] = content
-        if self._helper.stage(staging_path(self._out, name), content):
+        # A plain string: a Path per file costs more than handing the file over.
+        path = os.path.join(self._staging, name + STAGED_SUFFIX)
+        if self._helper.stage(path, content):
             self._sent.append(name)
         else:
             self._stage_here([name])
@@ -610,13 +624,15 @@ def _write_all(fd: int, content: bytes) -> None:
 
 def _rename_all(out: Path, staged: list[tuple[str, Path]]) -> None:
     done: list[str] = []
+    directory = str(out)
     for index, (name, path) in enumerate(staged):
+        target = os.path.join(directory, name)
         try:
-            os.replace(path, out / name)
+            os.replace(path, target)
         except OSError as e:
             _discard(path for _, path in staged[index:])
             raise WriteError(_rename_failure(out, name, path, e, done)) from e
-        logger.info("wrote %s", out / name)
+        logger.info("wrote %s", target)
         done.append(name)
 
 

@@ -1394,7 +1394,12 @@ def dump_config(config: DynamicConfig) -> dict[str, Any]:
 
 def _dump_object(obj: TraefikModel) -> dict[str, Any]:
     out: dict[str, Any] = {}
+    given = obj.__pydantic_fields_set__
+    # Every field defaults to None, so only the fields given can hold a value; a model
+    # has dozens of fields (one per middleware kind) and a file sets a few.
     for spec in field_specs(type(obj)).values():
+        if spec.attr not in given:
+            continue
         value = getattr(obj, spec.attr)
         if value is None:
             continue
