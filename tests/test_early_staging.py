@@ -12,6 +12,8 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -24,7 +26,7 @@ from traefik_gen.render import render
 from traefik_gen.settings import load_settings
 from traefik_gen.staging_helper import StagingHelper
 from traefik_gen.sync import sync
-from traefik_gen.writer import STAGING_DIR, EarlyStager, apply, scan, staging_path
+from traefik_gen.writer import STAGING_DIR, EarlyStager, apply, lock, scan, staging_path
 
 PREFIX = "zz-"
 
@@ -263,3 +265,48 @@ def test_a_generation_of_many_owners_is_staged_early_with_the_same_bytes(
     assert staged_here == sorted(set(early.files) - set(offered))
     assert early.files == preview.files
     assert _top_level(tmp_path / "early") == early.files
+
+
+_KILLED_MID_STAGING = """
+import os, sys
+from pathlib import Path
+import traefik_gen.staging_helper as staging_helper
+from traefik_gen.render import render
+from traefik_gen.writer import EarlyStager, lock, scan
+
+# A helper that takes a while per file, so it is still writing when its parent dies.
+staging_helper._PROGRAM = "import time\\n" + staging_helper._PROGRAM.replace(
+    "    content = requests.read(int(size))", "    content = requests.read(int(size))\\n"
+    "    time.sleep(0.05)"
+)
+out = Path(sys.argv[1])
+with lock(out):
+    early = EarlyStager(out, scan(out, prefix="zz-"), threshold=2).__enter__()
+    for index in range(20):
+        early.offer(f"zz-{index:03}.yml", render({"http": {}}, "yaml"))
+    print("staging", flush=True)
+    os._exit(9)  # as if killed: no cleanup, the lock's descriptor closes with the process
+"""
+
+
+def test_a_helper_left_writing_by_a_killed_run_keeps_the_next_run_out(out: Path) -> None:
+    child = subprocess.run(
+        [sys.executable, "-c", _KILLED_MID_STAGING, str(out)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert (child.returncode, child.stdout) == (9, "staging\n")
+
+    with (
+        pytest.raises(WriteError, match="is held by another traefik-gen run"),
+        lock(out, blocking=False),
+    ):
+        pass
+    with lock(out):
+        # The helper has written its last file: what it staged stays a leftover.
+        assert len(_staged(out)) == 20
+        apply(out, _desired(3), scan(out, prefix=PREFIX))
+    assert _staged(out) == []
+    assert _top_level(out) == _desired(3)

@@ -69,9 +69,14 @@ class HelperReport:
 
 
 class StagingHelper:
-    """One helper process, given files in order with `stage`, waited for with `wait`."""
+    """One helper process, given files in order with `stage`, waited for with `wait`.
 
-    def __init__(self) -> None:
+    `lock_fd` is the directory's lock held by this process (`traefik_gen.writer.lock`):
+    the helper holds it too, so if this process is killed, the next run waits until the
+    helper has written its last staged file instead of staging beside it.
+    """
+
+    def __init__(self, *, lock_fd: int | None = None) -> None:
         self._process: subprocess.Popen[bytes] | None = None
         self._sent = 0
         try:
@@ -81,6 +86,7 @@ class StagingHelper:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
                 close_fds=True,
+                pass_fds=() if lock_fd is None else (lock_fd,),
             )
         except OSError as e:
             logger.debug("no staging helper (%s): files are staged in process", e.strerror)

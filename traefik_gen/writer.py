@@ -259,12 +259,23 @@ def lock(out: Path, *, blocking: bool = True) -> Iterator[None]:
     fd = _open_lock(path)
     try:
         _acquire(fd, path, blocking=blocking)
+        _HELD[_lock_key(out)] = fd
         try:
             yield
         finally:
+            del _HELD[_lock_key(out)]
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+# The descriptor of each lock this process holds, by directory: a staging helper is given
+# it, so a helper left writing after its parent was killed keeps the next run out.
+_HELD: dict[str, int] = {}
+
+
+def _lock_key(out: Path) -> str:
+    return os.path.abspath(out)
 
 
 # scan
@@ -536,7 +547,7 @@ class EarlyStager:
         self._pending.append((name, content))
         if len(self._pending) >= self._threshold:
             _ensure_staging(self._out)
-            self._helper = StagingHelper()
+            self._helper = StagingHelper(lock_fd=_HELD.get(_lock_key(self._out)))
             pending, self._pending = self._pending, []
             for item in pending:
                 self._stage(*item)
