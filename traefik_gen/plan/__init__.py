@@ -8,6 +8,7 @@ the fault is in its protection (basic auth, forward auth): then it is not publis
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -466,8 +467,9 @@ def _route_config(
     redirects, redirect_fault = _redirects(owner, names, rejections)
     auth, auth_fault = _basic_auth(owner, names, hasher, rejections)
 
+    @functools.cache
     def previous() -> dict[str, Any]:
-        # Parsed only for a route carried over or a reference to close: rarely.
+        # Parsed only for a route carried over or a reference to close (rarely), once.
         return view.previous.get(names.filename, {})
 
     groups: list[RouteObjects] = []
