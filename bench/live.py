@@ -94,8 +94,9 @@ def generate_process(url: str, out: Path) -> tuple[float, int]:
 def staging_helper_rss(files: dict[str, bytes], scratch: Path) -> int:
     """Peak RSS (bytes) of the staging helper given every file of a full generation."""
     scratch.mkdir(parents=True, exist_ok=True)
+    paths = {name: os.fsencode(scratch / (name + ".staged")) for name in files}
     requests = b"".join(
-        b"%d %s\n" % (len(content), os.fsencode(scratch / (name + ".staged"))) + content
+        b"%d %d\n" % (len(paths[name]), len(content)) + paths[name] + content
         for name, content in files.items()
     )
     python = ROOT / ".venv" / "bin" / "python"

@@ -267,29 +267,102 @@ def test_a_generation_of_many_owners_is_staged_early_with_the_same_bytes(
     assert _top_level(tmp_path / "early") == early.files
 
 
+# A helper that takes a while per file, so it is still writing when it is looked at.
+_SLOW = ("    path, content = ", "    time.sleep(0.05)\n    path, content = ")
+
+
+def _slow_program() -> str:
+    return "import time\n" + staging_helper._PROGRAM.replace(*_SLOW)
+
+
+def _helpers_of(parent: int) -> list[int]:
+    """The live staging helpers whose parent is `parent`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            command = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if fields[0] != "Z" and int(fields[1]) == parent and b"-I\0-S\0-c\0" in command:
+            found.append(int(entry.name))
+    return found
+
+
+def test_the_helper_holds_the_directory_lock_while_it_stages(
+    out: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(staging_helper, "_PROGRAM", _slow_program())
+    with lock(out):
+        state = scan(out, prefix=PREFIX)
+        with EarlyStager(out, state, threshold=2) as early:
+            for name, content in _desired(10).items():
+                early.offer(name, content)
+            (helper,) = _helpers_of(os.getpid())
+            held = {os.readlink(fd) for fd in Path(f"/proc/{helper}/fd").iterdir()}
+            assert str(out / STAGING_DIR / "lock") in held
+            apply(out, _desired(10), state, early=early)
+    assert _top_level(out) == _desired(10)
+
+
+def test_a_refused_plan_stops_the_helper_instead_of_waiting_for_it(
+    out: Path, staged_here: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(staging_helper, "_PROGRAM", _slow_program())
+    started = time.monotonic()
+    with (
+        pytest.raises(RuntimeError),
+        EarlyStager(out, scan(out, prefix=PREFIX), threshold=2) as early,
+    ):
+        for name, content in _desired(100).items():
+            early.offer(name, content)
+        raise RuntimeError("the removal guard refused the plan")
+    # 100 files at 50 ms each would take the helper 5 s.
+    assert time.monotonic() - started < 3
+    assert _helpers_of(os.getpid()) == []
+    assert staged_here == []
+    assert _staged(out) == []
+    assert _top_level(out) == {}
+
+
+@pytest.mark.parametrize("directory", ["a\nb", "dynamic\n", "with space", "ünï ✓"])
+def test_any_directory_name_is_staged_through_the_helper(
+    tmp_path: Path, staged_here: list[str], directory: str
+) -> None:
+    neighbour = tmp_path / "a"
+    neighbour.write_bytes(b"precious")
+    out = tmp_path / directory
+    out.mkdir()
+    _stage_and_apply(out, _desired(12))
+    assert staged_here == []
+    assert _top_level(out) == _desired(12)
+    assert neighbour.read_bytes() == b"precious"
+
+
 _KILLED_MID_STAGING = """
-import os, sys
+import os, sys, time
 from pathlib import Path
 import traefik_gen.staging_helper as staging_helper
 from traefik_gen.render import render
 from traefik_gen.writer import EarlyStager, lock, scan
 
-# A helper that takes a while per file, so it is still writing when its parent dies.
 staging_helper._PROGRAM = "import time\\n" + staging_helper._PROGRAM.replace(
-    "    content = requests.read(int(size))", "    content = requests.read(int(size))\\n"
-    "    time.sleep(0.05)"
+    "    path, content = ", "    time.sleep(0.05)\\n    path, content = "
 )
 out = Path(sys.argv[1])
 with lock(out):
     early = EarlyStager(out, scan(out, prefix="zz-"), threshold=2).__enter__()
-    for index in range(20):
+    for index in range(100):
         early.offer(f"zz-{index:03}.yml", render({"http": {}}, "yaml"))
-    print("staging", flush=True)
-    os._exit(9)  # as if killed: no cleanup, the lock's descriptor closes with the process
+    time.sleep(0.3)  # a few files staged, most not yet
+    print(os.getpid(), flush=True)
+    os._exit(9)  # as if killed: no cleanup
 """
 
 
-def test_a_helper_left_writing_by_a_killed_run_keeps_the_next_run_out(out: Path) -> None:
+def test_a_helper_dies_with_its_killed_parent_and_its_files_are_leftovers(out: Path) -> None:
     child = subprocess.run(
         [sys.executable, "-c", _KILLED_MID_STAGING, str(out)],
         capture_output=True,
@@ -297,16 +370,14 @@ def test_a_helper_left_writing_by_a_killed_run_keeps_the_next_run_out(out: Path)
         check=False,
         timeout=60,
     )
-    assert (child.returncode, child.stdout) == (9, "staging\n")
-
-    with (
-        pytest.raises(WriteError, match="is held by another traefik-gen run"),
-        lock(out, blocking=False),
-    ):
-        pass
-    with lock(out):
-        # The helper has written its last file: what it staged stays a leftover.
-        assert len(_staged(out)) == 20
+    assert child.returncode == 9
+    # The helper was reparented when its parent died; it is gone within moments, not
+    # after the 5 s its 100 slow files would take.
+    deadline = time.monotonic() + 2
+    while _helpers_of(1) + _helpers_of(int(child.stdout)) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    with lock(out, blocking=False):
+        assert 0 < len(_staged(out)) < 100
         apply(out, _desired(3), scan(out, prefix=PREFIX))
     assert _staged(out) == []
     assert _top_level(out) == _desired(3)

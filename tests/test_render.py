@@ -194,6 +194,12 @@ def test_subclasses_of_builtins_give_the_bytes_of_the_builtins() -> None:
         assert render(sub, fmt) == render(plain, fmt)
 
 
+def test_a_lone_surrogate_in_a_key_is_refused_naming_it() -> None:
+    for fmt in FORMATS:
+        with pytest.raises(ConfigError, match=r"field 'http\.k\\udc80' holds a lone surrogate"):
+            render({"http": {"k\udc80": "v"}}, fmt)
+
+
 def test_a_lone_surrogate_is_refused_naming_the_field() -> None:
     for fmt in FORMATS:
         with pytest.raises(

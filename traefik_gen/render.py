@@ -284,7 +284,8 @@ def _plain_mapping(data: Mapping[str, Any], fmt: Format, path: str) -> dict[str,
     for key, value in data.items():
         if not isinstance(key, str):
             raise ConfigError(f"key {key!r} under {path or 'the top'} is not a string")
-        plain[str.__str__(key)] = _plain(value, fmt, f"{path}.{key}" if path else key)
+        where = f"{path}.{key}" if path else key
+        plain[_text(key, where)] = _plain(value, fmt, where)
     return plain
 
 

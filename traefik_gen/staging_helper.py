@@ -28,14 +28,26 @@ __all__ = ["HelperReport", "StagingHelper"]
 logger = logging.getLogger(__name__)
 
 # Run with -I -S: no site packages, no environment, nothing of this project imported.
-# Each request is a line "<size> <path>" followed by exactly <size> bytes of content.
+# Each request is a line "<path size> <content size>" followed by exactly that many bytes
+# of path, then of content: sizes, not separators, so any path a directory can have is
+# taken as it is. The argument is the parent's pid.
 _PROGRAM = r"""
 import os, sys
+try:
+    import ctypes
+    # PR_SET_PDEATHSIG: die with the parent (and so let go of its lock) if it is killed.
+    ctypes.CDLL(None).prctl(1, 9, 0, 0, 0)
+except (ImportError, OSError, AttributeError):
+    pass  # Limitation: without ctypes a helper outlives a killed parent until it is done.
+if len(sys.argv) > 1 and os.getppid() != int(sys.argv[1]):
+    sys.exit(0)  # the parent died before the line above took effect
 requests, staged = sys.stdin.buffer, 0
 flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
-while line := requests.readline():
-    size, path = line[:-1].split(b" ", 1)
-    content = requests.read(int(size))
+while header := requests.readline():
+    path_size, size = (int(word) for word in header.split())
+    path, content = requests.read(path_size), requests.read(size)
+    if len(path) != path_size or len(content) != size:
+        sys.exit(0)  # a request cut short: the parent is gone
     try:
         fd = os.open(path, flags, 0o644)
         try:
@@ -72,8 +84,8 @@ class StagingHelper:
     """One helper process, given files in order with `stage`, waited for with `wait`.
 
     `lock_fd` is the directory's lock held by this process (`traefik_gen.writer.lock`):
-    the helper holds it too, so if this process is killed, the next run waits until the
-    helper has written its last staged file instead of staging beside it.
+    the helper holds it too, so no other run stages beside it, even in the moment after
+    this process was killed and before the helper follows it.
     """
 
     def __init__(self, *, lock_fd: int | None = None) -> None:
@@ -81,7 +93,7 @@ class StagingHelper:
         self._sent = 0
         try:
             self._process = subprocess.Popen(
-                [sys.executable, "-I", "-S", "-c", _PROGRAM],
+                [sys.executable, "-I", "-S", "-c", _PROGRAM, str(os.getpid())],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
@@ -99,7 +111,8 @@ class StagingHelper:
         if self._process is None or self._process.stdin is None:
             return False
         try:
-            self._process.stdin.write(b"%d %s\n" % (len(content), os.fsencode(path)))
+            encoded = os.fsencode(path)
+            self._process.stdin.write(b"%d %d\n" % (len(encoded), len(content)) + encoded)
             self._process.stdin.write(content)
             # At once, so the helper starts on it while the next file is planned.
             self._process.stdin.flush()
@@ -122,12 +135,21 @@ class StagingHelper:
             return HelperReport(staged=0)
         return _report(output, self._sent, process.returncode)
 
+    def abort(self) -> None:
+        """Stop the helper at once; what it staged is the caller's to discard."""
+        self._forget()
+
     def _forget(self) -> None:
         process, self._process = self._process, None
-        if process is not None:
-            with contextlib.suppress(OSError):
-                process.kill()
-            process.wait()
+        if process is None:
+            return
+        with contextlib.suppress(OSError):
+            process.kill()
+        process.wait()
+        for pipe in (process.stdin, process.stdout):
+            if pipe is not None:
+                with contextlib.suppress(OSError):
+                    pipe.close()
 
 
 def _widen(pipe: IO[bytes]) -> None:

@@ -531,7 +531,12 @@ class EarlyStager:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self._stop()
+        if not self._finished:
+            # `apply` never took the files (a refused plan, an error, Ctrl-C): nothing
+            # staged is wanted any more, so the helper is stopped rather than waited for.
+            self._finished = True
+            if self._helper is not None:
+                self._helper.abort()
         # Whatever `finish` did not hand to `apply` never reaches Traefik.
         _discard(staging_path(self._out, name) for name in self._staged)
 
