@@ -118,7 +118,10 @@ def full_generation(data: ds.Dataset, root: Path, cache: Path, runs: int) -> dic
         else:
             generations.append(generation_once(data, root, cache, f"full-{run}")[0])
             floors.append(floor_once(data, files, root / f"floor-{run}"))
-    ratios = [generation / floor for generation, floor in zip(generations, floors, strict=True)]
+    paired = list(zip(generations, floors, strict=True))
+    ratios = [generation / floor for generation, floor in paired]
+    pairs = ", ".join(f"{g * 1000:.0f}/{f * 1000:.0f}" for g, f in paired)
+    print(f"  [{data.domains}] pairs, generation/floor in ms: {pairs}", flush=True)
     ratio = statistics.median(ratios)
     figures.add(
         "1 full generation",
