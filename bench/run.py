@@ -7,8 +7,9 @@ Builds a Dokploy-shaped database per size (bench/dataset.py, in the machine's Po
 
 1. full generation into an empty directory (mode full), beside its floor: the same
    SELECTs through the same driver plus the same bytes written to the same files with the
-   same fsync and rename. bcrypt is excluded: a first run fills the hash cache, which is
-   copied into the empty directory before the timed run.
+   same fsync and rename. Generations and floors run in pairs, in alternating order; the
+   ratio is the median of the pairs' ratios. bcrypt is excluded: a first run fills the
+   hash cache, which is copied into the empty directory before the timed run.
 2. regeneration with nothing changed (one-shot): time and files written. The run finds
    its record (traefik_gen/record.py) and maps, plans and renders nothing.
 3. one changed domain in the sidecar: from the poll that sees it to the last rename, and
@@ -17,7 +18,8 @@ Builds a Dokploy-shaped database per size (bench/dataset.py, in the machine's Po
    and the database server's time per poll (EXPLAIN ANALYZE of the fingerprint statement).
 5. change latency into the real Traefik 3.7 (default 2 s throttle), beside Traefik's floor
    (an equivalent file renamed into the directory), at the largest size.
-6. peak resident memory of `generate` and of `watch`.
+6. peak resident memory of `generate` (read by a small parent, see `live.measured`) plus
+   its staging helper's, and of `watch` (VmHWM).
 """
 
 from __future__ import annotations
@@ -107,16 +109,18 @@ def empty_with_cache(root: Path, name: str, cache: Path) -> Path:
 
 def full_generation(data: ds.Dataset, root: Path, cache: Path, runs: int) -> dict[str, bytes]:
     """Generations and floors in pairs, in alternating order: the disk of these machines
-    varies twofold within minutes, so each ratio compares runs taken side by side."""
+    varies twofold within minutes, so each ratio compares runs taken side by side. Each
+    timed run writes into a directory of its own, after a sync of what came before it."""
+    # Untimed: the bytes the floor writes, and the directory (2) regenerates.
     files = generation_once(data, root, cache, "full-0")[1]
     generations, floors = [], []
     for run in range(runs):
         # Alternating order, so neither side always runs on a disk the other just filled.
         if run % 2:
             floors.append(floor_once(data, files, root / f"floor-{run}"))
-            generations.append(generation_once(data, root, cache, f"full-{run}")[0])
+            generations.append(generation_once(data, root, cache, f"timed-{run}")[0])
         else:
-            generations.append(generation_once(data, root, cache, f"full-{run}")[0])
+            generations.append(generation_once(data, root, cache, f"timed-{run}")[0])
             floors.append(floor_once(data, files, root / f"floor-{run}"))
     paired = list(zip(generations, floors, strict=True))
     ratios = [generation / floor for generation, floor in paired]
@@ -141,6 +145,8 @@ def generation_once(
     data: ds.Dataset, root: Path, cache: Path, name: str
 ) -> tuple[float, dict[str, bytes]]:
     settings = settings_for(data, empty_with_cache(root, name, cache))
+    # Nothing left for the kernel to write back from earlier steps while this one runs.
+    os.sync()
     started = time.perf_counter()
     files = sync(settings).files
     return time.perf_counter() - started, files
@@ -148,6 +154,7 @@ def generation_once(
 
 def floor_once(data: ds.Dataset, files: dict[str, bytes], out: Path) -> float:
     (out / STAGING_DIR).mkdir(parents=True, exist_ok=True)
+    os.sync()
     started = time.perf_counter()
     select_floor(data)
     write_floor(out, files)
