@@ -44,8 +44,7 @@ logger = logging.getLogger(__name__)
 _MAX_LABEL = 63
 _MAX_NAME = 253
 # Printable ASCII without space: what nearly every host and URL is made of.
-_PLAIN_HOST = re.compile(r"[!-~]+")
-_PLAIN_URL = _PLAIN_HOST
+_VISIBLE_ASCII = re.compile(r"[!-~]+")
 _LOWER_LDH = re.compile(r"[a-z0-9._*-]+")
 _ASCII_LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?")
 _NUMERIC_LABEL = re.compile(r"[0-9]+|0x[0-9a-f]*")
@@ -113,7 +112,7 @@ def normalize_host(raw: str, *, field: str = "host") -> Host:
 def _check_characters(text: str, raw: str, field: str) -> None:
     if not text:
         raise RuleError(f"{field} {raw!r} is empty")
-    if _PLAIN_HOST.fullmatch(text):
+    if _VISIBLE_ASCII.fullmatch(text):
         # The usual case, at once: no control character, surrogate or space in it.
         return
     for char in text:
@@ -223,7 +222,7 @@ def usable_url(url: str) -> bool:
     return (
         parts.scheme in ("http", "https", "h2c")
         and bool(parts.hostname)
-        and (_PLAIN_URL.fullmatch(url) is not None or _printable_without_space(url))
+        and (_VISIBLE_ASCII.fullmatch(url) is not None or _printable_without_space(url))
     )
 
 
