@@ -98,6 +98,8 @@ class StagingHelper:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
                 close_fds=True,
+                # Limitation: a helper stuck in an fsync that never returns (a dead network
+                # mount) cannot be killed, and holds the lock until the kernel lets go.
                 pass_fds=() if lock_fd is None else (lock_fd,),
             )
         except OSError as e:
