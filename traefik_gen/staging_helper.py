@@ -98,8 +98,7 @@ class StagingHelper:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
                 close_fds=True,
-                # Limitation: a helper stuck in an fsync that never returns (a dead network
-                # mount) cannot be killed, and holds the lock until the kernel lets go.
+                # Limitation: a helper stuck in fsync on a dead mount is unkillable, lock held.
                 pass_fds=() if lock_fd is None else (lock_fd,),
             )
         except OSError as e:
