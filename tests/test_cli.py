@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from traefik_gen.deploy import DeployValues
+
 EXAMPLE = Path(__file__).parent.parent / "examples" / "routes.yml"
 
 
@@ -182,6 +184,22 @@ def test_init_renders_the_deployment_files_and_refuses_to_overwrite(tmp_path: Pa
     assert stack["services"]["traefik-gen"]["environment"]["POSTGRES_USER"] == "traefik_gen_reader"
     assert second.returncode == 1
     assert "exists" in second.stderr
+
+
+def test_init_takes_every_deploy_value_as_an_option(tmp_path: Path) -> None:
+    result = run(
+        "init", str(tmp_path), "--tunnel-port", "25432", "--uid", "10007", "--db-port", "6543"
+    )
+
+    assert result.returncode == 0, result.stderr
+    help_text = run("init", "--help", env={"COLUMNS": "200"}).stdout
+    options = {name.replace("_", "-") for name in DeployValues.model_fields}
+    assert {option for option in options if f"--{option}" not in help_text} == set()
+    unit = (tmp_path / "traefik-gen.service").read_text()
+    stack = yaml.safe_load((tmp_path / "traefik-gen.stack.yml").read_text())
+    assert "25432" in unit
+    assert stack["services"]["traefik-gen"]["user"] == "10007:10001"
+    assert stack["services"]["traefik-gen"]["environment"]["POSTGRES_PORT"] == "6543"
 
 
 def test_init_refuses_a_bad_value_with_exit_2(tmp_path: Path) -> None:

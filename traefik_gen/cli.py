@@ -259,17 +259,34 @@ def init(
     image: Annotated[str | None, typer.Option(help="the sidecar image, with its tag")] = None,
     dynamic_dir: Annotated[str | None, typer.Option(help="Traefik's dynamic directory")] = None,
     db_host: Annotated[str | None, typer.Option(help="Dokploy's PostgreSQL host")] = None,
+    db_port: Annotated[int | None, typer.Option(help="Dokploy's PostgreSQL port")] = None,
     db_name: Annotated[str | None, typer.Option(help="database name")] = None,
     db_user: Annotated[str | None, typer.Option(help="database user (or a read-only role)")] = None,
     password_secret: Annotated[
         str | None, typer.Option(help="the Swarm secret holding the database password")
     ] = None,
     network: Annotated[str | None, typer.Option(help="Dokploy's overlay network")] = None,
+    listen: Annotated[
+        str | None, typer.Option(help="the sidecar's /healthz address in the container")
+    ] = None,
     mode: ModeOption = None,
     server: ServerOption = None,
     placement: Annotated[str | None, typer.Option(help="Swarm placement constraint")] = None,
     docker_proxy: Annotated[
         bool | None, typer.Option("--docker-proxy/--no-docker-proxy", help="Docker API proxy")
+    ] = None,
+    docker_proxy_image: Annotated[
+        str | None, typer.Option(help="the Docker API proxy's image")
+    ] = None,
+    uid: Annotated[int | None, typer.Option(help="the sidecar's uid")] = None,
+    gid: Annotated[int | None, typer.Option(help="the sidecar's gid")] = None,
+    venv: Annotated[str | None, typer.Option(help="host install: the venv")] = None,
+    user: Annotated[str | None, typer.Option(help="host install: the system user")] = None,
+    host_listen: Annotated[
+        str | None, typer.Option(help="host install: the /healthz address")
+    ] = None,
+    tunnel_port: Annotated[
+        int | None, typer.Option(help="host install: the database tunnel's port")
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="overwrite existing files")] = False,
 ) -> None:
@@ -282,14 +299,23 @@ def init(
             image=image,
             dynamic_dir=dynamic_dir,
             db_host=db_host,
+            db_port=db_port,
             db_name=db_name,
             db_user=db_user,
             password_secret=password_secret,
             network=network,
+            listen=listen,
             mode=mode,
             server=server,
             placement=placement,
             docker_proxy=docker_proxy,
+            docker_proxy_image=docker_proxy_image,
+            uid=uid,
+            gid=gid,
+            venv=venv,
+            user=user,
+            host_listen=host_listen,
+            tunnel_port=tunnel_port,
         )
         written = render_templates(values, dest, overwrite=force)
     except SettingsError as exc:

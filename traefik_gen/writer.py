@@ -553,6 +553,7 @@ class EarlyStager:
         if len(self._pending) >= self._threshold:
             _ensure_staging(self._out)
             self._helper = StagingHelper(lock_fd=_HELD.get(_lock_key(self._out)))
+            logger.debug("staging in %s through a helper process", self._staging)
             pending, self._pending = self._pending, []
             for item in pending:
                 self._stage(*item)
