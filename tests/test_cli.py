@@ -74,6 +74,7 @@ def test_dry_run_prints_the_plan_with_hashes_masked_and_writes_nothing(tmp_path:
     assert "<bcrypt hash>" in result.stdout
     assert "$2b$" not in result.stdout
     assert "change-me" not in result.stdout + result.stderr
+    assert "would write 4 files, would remove 0, 0 unchanged" in result.stderr
     assert owned(tmp_path) == {}
 
 

@@ -384,11 +384,12 @@ def _report(result: SyncResult, *, dry_run: bool) -> None:
     if result.diff is not None:
         sys.stdout.write(result.diff)
     write = result.write
-    verb = "would write" if dry_run or result.diff is not None else "wrote"
+    preview = dry_run or result.diff is not None
     logger.info(
-        "%s %d files, removed %d, %d unchanged; %d routers; %d rows rejected",
-        verb,
+        "%s %d files, %s %d, %d unchanged; %d routers; %d rows rejected",
+        "would write" if preview else "wrote",
         len(write.written),
+        "would remove" if preview else "removed",
         len(write.removed),
         len(write.unchanged),
         result.plan.routers,
