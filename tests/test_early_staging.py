@@ -69,11 +69,15 @@ def staged_here(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return names
 
 
+def _offer_all(early: EarlyStager, files: dict[str, bytes]) -> None:
+    for name, content in files.items():
+        early.offer(name, content)
+
+
 def _stage_and_apply(out: Path, desired: dict[str, bytes], threshold: int = 4) -> None:
     state = scan(out, prefix=PREFIX)
     with EarlyStager(out, state, threshold=threshold) as early:
-        for name, content in desired.items():
-            early.offer(name, content)
+        _offer_all(early, desired)
         apply(out, desired, state, early=early)
 
 
@@ -94,8 +98,7 @@ def test_early_staging_writes_exactly_what_apply_alone_writes(tmp_path: Path) ->
 def test_nothing_reaches_the_directory_before_apply(out: Path) -> None:
     state = scan(out, prefix=PREFIX)
     with EarlyStager(out, state, threshold=2) as early:
-        for name, content in _desired(5).items():
-            early.offer(name, content)
+        _offer_all(early, _desired(5))
         expected = [f"{name}.staged" for name in sorted(_desired(5))]
         deadline = time.monotonic() + 10
         while _staged(out) != expected and time.monotonic() < deadline:
@@ -114,8 +117,7 @@ def test_leaving_without_apply_discards_every_staged_file(out: Path) -> None:
         pytest.raises(RuntimeError),
         EarlyStager(out, scan(out, prefix=PREFIX), threshold=2) as early,
     ):
-        for name, content in _desired(6, "b.test").items():
-            early.offer(name, content)
+        _offer_all(early, _desired(6, "b.test"))
         raise RuntimeError("the plan was refused after staging began")
 
     assert _top_level(out) == before
@@ -126,8 +128,7 @@ def test_unchanged_files_and_unacceptable_names_are_not_staged(out: Path) -> Non
     apply(out, _desired(3), scan(out, prefix=PREFIX))
     state = scan(out, prefix=PREFIX)
     with EarlyStager(out, state, threshold=1) as early:
-        for name, content in _desired(3).items():
-            early.offer(name, content)
+        _offer_all(early, _desired(3))
         early.offer("zz-../escape.yml", _file(9))
         early.offer("other-prefix.yml", _file(9))
         assert _staged(out) == []
@@ -136,8 +137,7 @@ def test_unchanged_files_and_unacceptable_names_are_not_staged(out: Path) -> Non
 def test_a_staged_file_the_plan_no_longer_wants_is_discarded(out: Path) -> None:
     state = scan(out, prefix=PREFIX)
     with EarlyStager(out, state, threshold=2) as early:
-        for name, content in _desired(4).items():
-            early.offer(name, content)
+        _offer_all(early, _desired(4))
         wanted = dict(list(_desired(4).items())[:2])
         apply(out, wanted, state, early=early)
     assert _top_level(out) == wanted
@@ -148,8 +148,7 @@ def test_a_file_changed_after_it_was_staged_is_staged_again_by_apply(out: Path) 
     state = scan(out, prefix=PREFIX)
     final = {**_desired(4), f"{PREFIX}001.yml": _file(1, "changed.test")}
     with EarlyStager(out, state, threshold=2) as early:
-        for name, content in _desired(4).items():
-            early.offer(name, content)
+        _offer_all(early, _desired(4))
         apply(out, final, state, early=early)
     assert _top_level(out) == final
 
@@ -298,8 +297,7 @@ def test_the_helper_holds_the_directory_lock_while_it_stages(
     with lock(out):
         state = scan(out, prefix=PREFIX)
         with EarlyStager(out, state, threshold=2) as early:
-            for name, content in _desired(10).items():
-                early.offer(name, content)
+            _offer_all(early, _desired(10))
             (helper,) = _helpers_of(os.getpid())
             held = {os.readlink(fd) for fd in Path(f"/proc/{helper}/fd").iterdir()}
             assert str(out / STAGING_DIR / "lock") in held
@@ -316,8 +314,7 @@ def test_a_refused_plan_stops_the_helper_instead_of_waiting_for_it(
         pytest.raises(RuntimeError),
         EarlyStager(out, scan(out, prefix=PREFIX), threshold=2) as early,
     ):
-        for name, content in _desired(100).items():
-            early.offer(name, content)
+        _offer_all(early, _desired(100))
         raise RuntimeError("the removal guard refused the plan")
     # 100 files at 50 ms each would take the helper 5 s.
     assert time.monotonic() - started < 3
